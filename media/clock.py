@@ -1,0 +1,36 @@
+"""One media clock per session: absolute scheduling against a fixed start, so nothing drifts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class MediaClock:
+    """Maps media time (seconds since start) to wall and monotonic time.
+
+    Tracks schedule each frame at ``start + pts`` (never relative sleeps). ``reanchor`` moves the
+    start forward after a stall so that frames are skipped rather than sent in a burst.
+    """
+
+    def __init__(self) -> None:
+        self._start_mono = time.monotonic()
+        self._start_wall = time.time()
+
+    @property
+    def start_wall(self) -> float:
+        """Epoch seconds of media time zero (for stamps read by other processes)."""
+        return self._start_wall
+
+    def now(self) -> float:
+        """Media time in seconds."""
+        return time.monotonic() - self._start_mono
+
+    def wall_time(self, media_time: float) -> float:
+        """Epoch seconds at which ``media_time`` is (or was) due."""
+        return self._start_wall + media_time
+
+    async def sleep_until(self, media_time: float) -> None:
+        delay = media_time - self.now()
+        if delay > 0:
+            await asyncio.sleep(delay)

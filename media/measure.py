@@ -1,0 +1,139 @@
+"""Reads the test pattern at a receiver: video and audio latency, frame loss, fps, A/V offset."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+from media.audio import mono_int16
+from media.frames import AUDIO_RATE
+from media.test_pattern import ToneOnsetDetector, read_stamp
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def summary_ms(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": _round(percentile(values, 50)),
+        "p95": _round(percentile(values, 95)),
+        "max": _round(max(values) if values else None),
+        "count": len(values),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+@dataclass
+class TestPatternMeter:
+    """A sink that measures the test pattern as it arrives (all times are epoch seconds)."""
+
+    __test__ = False
+
+    fps: int = 25
+    video_latency_ms: list[float] = field(default_factory=list)
+    audio_latency_ms: list[float] = field(default_factory=list)
+    av_offset_ms: list[float] = field(default_factory=list)
+    frames: int = 0
+    unreadable: int = 0
+    frames_dropped: int = 0
+    sizes: set[tuple[int, int]] = field(default_factory=set)
+    audio_frames: int = 0
+    max_audio_gap_ms: float = 0.0
+    max_video_gap_ms: float = 0.0
+    indices: list[int] = field(default_factory=list)
+    first_arrival: float | None = None
+    last_arrival: float | None = None
+    connected: bool = False
+    _last_index: int | None = None
+    _last_video_arrival: float | None = None
+    _last_audio_arrival: float | None = None
+    _flash_send: dict[int, float] = field(default_factory=dict)
+    _flash_arrival: dict[int, float] = field(default_factory=dict)
+    _onsets: list[float] = field(default_factory=list)
+    _detector: ToneOnsetDetector = field(default_factory=ToneOnsetDetector)
+
+    def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
+        self.sizes.add((frame.width, frame.height))
+        if frame.format.name == "yuv420p":
+            luma = frame.to_ndarray()[: frame.height]
+        else:
+            luma = frame.to_ndarray(format="gray")
+        stamp = read_stamp(luma, now=arrival)
+        if self._last_video_arrival is not None:
+            self.max_video_gap_ms = max(self.max_video_gap_ms, (arrival - self._last_video_arrival) * 1000)
+        self._last_video_arrival = arrival
+        if stamp is None:
+            self.unreadable += 1
+            return
+        self.frames += 1
+        self.first_arrival = self.first_arrival or arrival
+        self.last_arrival = arrival
+        self.indices.append(stamp.index)
+        if self._last_index is not None and stamp.index > self._last_index + 1:
+            self.frames_dropped += stamp.index - self._last_index - 1
+        self._last_index = stamp.index
+        self.video_latency_ms.append((arrival - stamp.send_time) * 1000)
+        if stamp.index % self.fps == 0:
+            second = stamp.index // self.fps
+            self._flash_send[second] = stamp.send_time
+            self._flash_arrival[second] = arrival
+
+    def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
+        samples = mono_int16(frame)
+        self.audio_frames += 1
+        if self._last_audio_arrival is not None:
+            self.max_audio_gap_ms = max(self.max_audio_gap_ms, (arrival - self._last_audio_arrival) * 1000)
+        self._last_audio_arrival = arrival
+        onset = self._detector.feed(samples)
+        if onset is not None:
+            self._onsets.append(arrival + onset / AUDIO_RATE)
+
+    def on_connection(self, connected: bool) -> None:
+        self.connected = connected
+
+    async def close(self) -> None:
+        return None
+
+    def match_onsets(self) -> None:
+        """Pair each tone onset with the flash of the same second (the latest flash sent before it)."""
+        seconds = sorted(self._flash_send)
+        sends = [self._flash_send[s] for s in seconds]
+        self.audio_latency_ms.clear()
+        self.av_offset_ms.clear()
+        for onset in self._onsets:
+            i = bisect.bisect_right(sends, onset) - 1
+            if i < 0:
+                continue
+            latency = (onset - sends[i]) * 1000
+            if latency > 900:  # that second's flash was lost: no pairing
+                continue
+            self.audio_latency_ms.append(latency)
+            self.av_offset_ms.append((onset - self._flash_arrival[seconds[i]]) * 1000)
+
+    @property
+    def video_fps(self) -> float:
+        if self.first_arrival is None or self.last_arrival is None or self.frames < 2:
+            return 0.0
+        return (self.frames - 1) / (self.last_arrival - self.first_arrival)
+
+    def report(self) -> dict[str, object]:
+        self.match_onsets()
+        return {
+            "video_fps": round(self.video_fps, 2),
+            "frames": self.frames,
+            "frames_dropped": self.frames_dropped,
+            "unreadable_frames": self.unreadable,
+            "video_latency_ms": summary_ms(self.video_latency_ms),
+            "audio_latency_ms": summary_ms(self.audio_latency_ms),
+            "av_offset_ms": _round(percentile(self.av_offset_ms, 50)),
+            "av_offset_ms_all": summary_ms(self.av_offset_ms),
+            "max_video_gap_ms": round(self.max_video_gap_ms, 1),
+            "max_audio_gap_ms": round(self.max_audio_gap_ms, 1),
+        }

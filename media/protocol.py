@@ -1,0 +1,123 @@
+"""The data-channel protocol between the peers: typed, versioned JSON messages (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_TEXT_CHARS = 8_000
+
+
+class _Message(BaseModel):
+    # unknown fields are ignored so that a newer peer can add some without breaking an older one
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    v: Literal[1] = PROTOCOL_VERSION
+
+
+class TranscriptTimings(BaseModel):
+    """Media-clock seconds (of the sending peer) for one heard turn."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    speech_start_s: float | None = None
+    speech_end_s: float | None = None
+    asr_start_s: float | None = None
+    asr_done_s: float | None = None
+
+
+class Transcript(_Message):
+    """What the person (or a viewer typing) said: the avatar answers it."""
+
+    type: Literal["transcript"] = "transcript"
+    turn_id: str = Field(min_length=1, max_length=64)
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+    language: str | None = Field(default=None, max_length=16)
+    timings: TranscriptTimings = Field(default_factory=TranscriptTimings)
+    sent_at: float | None = None  # epoch seconds when sent
+
+
+class Interrupt(_Message):
+    """The person started speaking: stop the current answer now (barge-in)."""
+
+    type: Literal["interrupt"] = "interrupt"
+    reason: str = Field(default="barge-in", max_length=64)
+    turn_id: str | None = Field(default=None, max_length=64)
+
+
+class Turn(_Message):
+    """The avatar's state for a turn."""
+
+    type: Literal["turn"] = "turn"
+    turn_id: str = Field(min_length=1, max_length=64)
+    state: Literal["thinking", "speaking", "done"]
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+
+class Metrics(_Message):
+    """Named figures (milliseconds unless the name says otherwise), optionally for one turn."""
+
+    type: Literal["metrics"] = "metrics"
+    turn_id: str | None = Field(default=None, max_length=64)
+    values: dict[str, float] = Field(default_factory=dict, max_length=64)
+
+
+class Ping(_Message):
+    type: Literal["ping"] = "ping"
+    id: int = Field(ge=0)
+    t: float  # sender's clock, echoed back
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+    id: int = Field(ge=0)
+    t: float
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    code: str = Field(max_length=64)
+    message: str = Field(max_length=1_000)
+
+
+DataMessage = Transcript | Interrupt | Turn | Metrics | Ping | Pong | Error
+_ADAPTER: TypeAdapter[DataMessage] = TypeAdapter(Annotated[DataMessage, Field(discriminator="type")])
+KNOWN_TYPES = frozenset({"transcript", "interrupt", "turn", "metrics", "ping", "pong", "error"})
+
+
+class ProtocolError(ValueError):
+    """A data-channel message that cannot be accepted; ``code`` goes back in an ``error`` reply."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_message(data: str | bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> DataMessage:
+    """Validate one data-channel message, raising :class:`ProtocolError` with a precise reason."""
+    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if size > max_bytes:
+        raise ProtocolError("too-large", f"message of {size} bytes exceeds the {max_bytes}-byte limit")
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError("bad-json", f"malformed JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ProtocolError("bad-message", "a message must be a JSON object")
+    if raw.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
+        raise ProtocolError("bad-version", f"protocol version {raw.get('v')!r} is not supported (this peer speaks {PROTOCOL_VERSION})")
+    kind = raw.get("type")
+    if kind not in KNOWN_TYPES:
+        raise ProtocolError("unknown-type", f"unknown message type {kind!r}")
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or str(kind)
+        raise ProtocolError("bad-message", f"invalid {kind} message: {where}: {first['msg']}") from exc
+
+
+def encode_message(message: DataMessage) -> str:
+    return message.model_dump_json(exclude_none=True)

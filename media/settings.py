@@ -1,0 +1,46 @@
+"""Settings both peers share: where signaling is, which room, ICE."""
+
+from __future__ import annotations
+
+from aiortc import RTCIceServer
+from pydantic import Field, SecretStr, field_validator
+
+from media.ice import parse_ice_server
+from signaling.settings import AvatarSettings
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512x512"`` -> ``(512, 512)``."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as exc:
+        raise ValueError(f"size must look like 512x512, got {text!r}") from exc
+    if not (16 <= width <= 4096 and 16 <= height <= 4096) or width % 2 or height % 2:
+        raise ValueError(f"size must be even and between 16 and 4096 pixels a side, got {text!r}")
+    return width, height
+
+
+class PeerSettings(AvatarSettings):
+    """What every peer needs to meet the other through signaling."""
+
+    signaling: str = "http://127.0.0.1:8080"
+    room: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    token: SecretStr | None = None
+    ice_servers: list[str] = Field(default_factory=list)
+    ice_host_addresses: list[str] = Field(default_factory=list)
+    connect_timeout_s: float = Field(15.0, gt=0)
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _valid_ice_servers(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            parse_ice_server(spec)
+        return value
+
+    def rtc_ice_servers(self) -> list[RTCIceServer]:
+        return [parse_ice_server(spec) for spec in self.ice_servers]
+
+    def token_value(self) -> str:
+        if self.token is None or not self.token.get_secret_value():
+            raise ValueError("no token: set AVATAR_TOKEN or pass --token (the signaling server prints one)")
+        return self.token.get_secret_value()

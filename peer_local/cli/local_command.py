@@ -1,0 +1,48 @@
+"""``avatar local``: the person's laptop peer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from peer_local.cli.common import PEER_FIELDS, add_peer_arguments, fields_of, load_settings
+from peer_local.settings import LocalSettings
+from signaling.client import SignalingAuthError
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "local",
+        help="run the local peer (receives the avatar; records or feeds sinks)",
+        description="Join a room as the local peer, offer to the avatar, decode its audio and video into sinks, "
+        "and reconnect by itself when the avatar or the connection goes away.",
+    )
+    add_peer_arguments(parser)
+    parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the received stream to an MP4 file")
+    parser.add_argument("--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of received media")
+    parser.add_argument("--measure", type=Path, metavar="PATH", help="read the remote's test pattern and write latency figures (JSON) here on exit")
+    parser.add_argument("--measure-warmup", type=float, default=2.0, metavar="S", help="seconds of media to ignore before measuring (default 2)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(LocalSettings, args, "local", fields_of(args, (*PEER_FIELDS, "record", "codec")))
+    if settings is None:
+        return 2
+    try:
+        settings.token_value()
+    except ValueError as exc:
+        print(f"avatar local: {exc}", file=sys.stderr)
+        return 2
+    from peer_local.runner import LocalRun
+
+    try:
+        asyncio.run(LocalRun(settings, args.duration, args.measure, args.measure_warmup).main())
+    except SignalingAuthError as exc:
+        print(f"avatar local: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,125 @@
+"""One connection from the local peer to the avatar: offer, receive audio+video, data channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from media.codecs import prefer_video_codec
+from media.datachannel import DataChannelEndpoint, MessageHandler
+from media.ice import rtc_configuration
+from media.peer_connection import close_peer_connection
+from media.receive_tuning import tune_receiver
+from peer_local.settings import LocalSettings
+from peer_local.sinks.base import MediaSink
+
+logger = logging.getLogger(__name__)
+
+DATA_CHANNEL_LABEL = "avatar"
+
+
+class RemoteSession:
+    """Receives the avatar's tracks into the sinks until the connection ends (``ended`` is set)."""
+
+    def __init__(
+        self,
+        remote_id: str,
+        settings: LocalSettings,
+        sinks: Sequence[MediaSink],
+        on_message: MessageHandler | None,
+    ) -> None:
+        self.remote_id = remote_id
+        self.settings = settings
+        self.sinks = list(sinks)
+        self.pc = RTCPeerConnection(rtc_configuration(settings.rtc_ice_servers()))
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self.media_started = asyncio.Event()
+        self.started_at = time.monotonic()
+        self._answered = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.buffers: dict[str, object] = {}
+        for kind in ("audio", "video"):
+            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            self.buffers[kind] = tune_receiver(transceiver.receiver, kind)
+            if kind == "video" and settings.codec:
+                prefer_video_codec(transceiver, settings.codec)
+        channel = self.pc.createDataChannel(DATA_CHANNEL_LABEL, ordered=True)
+        self.endpoint = DataChannelEndpoint(channel, on_message, name=f"dc:{remote_id}")
+        self.channel_open = asyncio.Event()
+        channel.on("open", self.channel_open.set)
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    async def create_offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        self._answered.set()
+
+    async def wait_answered(self) -> bool:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.answer_timeout_s):
+                await self._answered.wait()
+        return self._answered.is_set()
+
+    def end(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.end_reason = reason
+            self.ended.set()
+
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        logger.info("connection to remote %s: %s", self.remote_id, state)
+        if state == "connected":
+            for sink in self.sinks:
+                sink.on_connection(True)
+        elif state in ("failed", "closed"):
+            self.end(f"connection {state}")
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        task = asyncio.create_task(self._consume(track), name=f"consume-{track.kind}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        video = track.kind == "video"
+        try:
+            while True:
+                frame = await track.recv()
+                arrival = time.time()
+                self.media_started.set()
+                for sink in self.sinks:
+                    try:
+                        if video:
+                            sink.on_video(frame, arrival)  # type: ignore[arg-type]
+                        else:
+                            sink.on_audio(frame, arrival)  # type: ignore[arg-type]
+                    except Exception:
+                        logger.exception("sink %s failed on a %s frame", type(sink).__name__, track.kind)
+        except MediaStreamError:
+            self.end(f"{track.kind} track ended")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.end("closed")
+        self.endpoint.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await close_peer_connection(self.pc)
+        for sink in self.sinks:
+            sink.on_connection(False)

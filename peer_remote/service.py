@@ -1,0 +1,156 @@
+"""The remote peer: joins signaling as ``remote`` and answers every subscriber from one shared stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from media.clock import MediaClock
+from media.codecs import set_x264_preset
+from media.ice import pin_host_addresses
+from media.producer import AVProducer
+from media.protocol import DataMessage, Error, Interrupt, Transcript
+from media.stream import AVStream
+from media.test_pattern import TestPatternProducer
+from peer_remote.settings import RemoteSettings
+from peer_remote.subscriber import SubscriberSession
+from signaling.client import SignalingAuthError, SignalingClient, SignalingError
+from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLeft, Role
+
+logger = logging.getLogger(__name__)
+
+
+def build_producer(settings: RemoteSettings, clock: MediaClock) -> AVProducer:
+    if settings.source == "test-pattern":
+        return TestPatternProducer(clock, settings.width, settings.height)
+    raise ValueError(f"unknown source {settings.source!r}")
+
+
+class RemotePeer:
+    """Serves the avatar stream to subscribers in one room until stopped."""
+
+    def __init__(self, settings: RemoteSettings, producer: AVProducer | None = None) -> None:
+        self.settings = settings
+        self.clock = MediaClock()
+        self.producer = producer or build_producer(settings, self.clock)
+        self.stream = AVStream(self.producer, self.clock, settings.fps, settings.lookahead_s)
+        self.sessions: dict[str, SubscriberSession] = {}
+        self.connected = asyncio.Event()
+        self.transcripts: list[Transcript] = []
+        self._roles: dict[str, Role] = {}
+        if settings.ice_host_addresses:
+            pin_host_addresses(settings.ice_host_addresses)
+        set_x264_preset(settings.x264_preset)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay joined (reconnecting to signaling with backoff) until ``stop`` is set."""
+        self.stream.start()
+        backoff = 0.25
+        try:
+            while not stop.is_set():
+                client = SignalingClient(
+                    self.settings.signaling, self.settings.room, Role.REMOTE, self.settings.token_value(),
+                    self.settings.connect_timeout_s,
+                )
+                try:
+                    await client.connect()
+                except SignalingAuthError:
+                    raise
+                except SignalingError as exc:
+                    logger.warning("%s; retrying in %.1f s", exc, backoff)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(backoff):
+                            await stop.wait()
+                    backoff = min(backoff * 2, 5.0) * random.uniform(0.8, 1.2)
+                    continue
+                backoff = 0.25
+                logger.info("joined room %s as remote (%s)", self.settings.room, client.welcome.peer_id if client.welcome else "?")
+                if client.welcome:
+                    self._roles = {p.peer_id: p.role for p in client.welcome.peers}
+                self.connected.set()
+                try:
+                    await self._serve(client, stop)
+                finally:
+                    self.connected.clear()
+                    await client.close()
+        finally:
+            # subscribers keep their media through a signaling outage; they end only with us
+            await self._close_sessions()
+            await self.stream.stop()
+
+    async def _serve(self, client: SignalingClient, stop: asyncio.Event) -> None:
+        stop_wait = asyncio.ensure_future(stop.wait())
+        messages = client.messages().__aiter__()
+        try:
+            while True:
+                next_message = asyncio.ensure_future(messages.__anext__())
+                done, _ = await asyncio.wait({next_message, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if stop_wait in done:
+                    next_message.cancel()
+                    return
+                try:
+                    message = next_message.result()
+                except StopAsyncIteration:
+                    logger.warning("signaling connection lost; reconnecting")
+                    return
+                await self._handle_signal(client, message)
+        finally:
+            stop_wait.cancel()
+
+    async def _handle_signal(self, client: SignalingClient, message: object) -> None:
+        if isinstance(message, PeerJoined):
+            self._roles[message.peer_id] = message.role
+        elif isinstance(message, Offer) and message.from_:
+            await self._answer(client, message)
+        elif isinstance(message, Candidate) and message.from_ in self.sessions:
+            try:
+                await self.sessions[message.from_].add_candidate(message)
+            except ValueError as exc:
+                logger.info("ignoring candidate from %s: %s", message.from_, exc)
+        elif isinstance(message, Bye) and message.from_ in self.sessions:
+            await self.sessions[message.from_].close()
+        elif isinstance(message, PeerLeft):
+            self._roles.pop(message.peer_id, None)
+            if message.peer_id in self.sessions:
+                await self.sessions[message.peer_id].close()
+
+    async def _answer(self, client: SignalingClient, offer: Offer) -> None:
+        peer_id = offer.from_
+        assert peer_id is not None
+        if peer_id in self.sessions:
+            await self.sessions.pop(peer_id).close()
+        if len(self.sessions) >= self.settings.max_subscribers:
+            await client.send(Bye(to=peer_id, reason="too many subscribers"))
+            return
+        role = self._roles.get(peer_id, Role.VIEWER)
+        session = SubscriberSession(peer_id, role, self.settings, self.stream, self._on_message, self._session_closed)
+        self.sessions[peer_id] = session
+        try:
+            sdp = await session.answer(offer.sdp)
+        except (ValueError, AssertionError, RuntimeError) as exc:
+            logger.warning("cannot answer %s: %s", peer_id, exc)
+            await session.close()
+            await client.send(Bye(to=peer_id, reason=f"bad offer: {exc}"[:200]))
+            return
+        await client.send(Answer(to=peer_id, sdp=sdp))
+        logger.info("answered %s; %d subscriber(s)", peer_id, len(self.sessions))
+
+    def _session_closed(self, session: SubscriberSession) -> None:
+        if self.sessions.get(session.peer_id) is session:
+            del self.sessions[session.peer_id]
+            logger.info("subscriber %s gone; %d left", session.peer_id, len(self.sessions))
+
+    async def _on_message(self, session: SubscriberSession, message: DataMessage) -> None:
+        if isinstance(message, Transcript):
+            self.transcripts.append(message)
+            logger.info("transcript from %s: %r", session.peer_id, message.text[:80])
+        elif isinstance(message, Interrupt):
+            self.stream.interrupt()
+        elif not isinstance(message, Error):
+            session.send(Error(code="unexpected", message=f"the remote peer does not accept {message.type} messages"))
+
+    async def _close_sessions(self) -> None:
+        for session in list(self.sessions.values()):
+            await session.close()

@@ -1,0 +1,105 @@
+"""One subscriber (the local peer or a browser viewer) of the avatar: its own RTCPeerConnection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from media.codecs import prefer_video_codec
+from media.datachannel import DataChannelEndpoint
+from media.ice import rtc_configuration
+from media.peer_connection import add_remote_candidate, close_peer_connection
+from media.protocol import DataMessage
+from media.stream import AVStream
+from peer_remote.settings import RemoteSettings
+from signaling.messages import Candidate, Role
+
+logger = logging.getLogger(__name__)
+
+MessageCallback = Callable[["SubscriberSession", DataMessage], Awaitable[None] | None]
+
+
+class SubscriberSession:
+    """Answers one subscriber's offer with the shared stream's tracks and serves its data channel."""
+
+    def __init__(
+        self,
+        peer_id: str,
+        role: Role,
+        settings: RemoteSettings,
+        stream: AVStream,
+        on_message: MessageCallback,
+        on_closed: Callable[[SubscriberSession], None],
+    ) -> None:
+        self.peer_id = peer_id
+        self.role = role
+        self.settings = settings
+        self.pc = RTCPeerConnection(rtc_configuration(settings.rtc_ice_servers()))
+        self.endpoints: list[DataChannelEndpoint] = []
+        self._stream = stream
+        self._on_message = on_message
+        self._on_closed = on_closed
+        self._closed = False
+        self._close_task: asyncio.Future[None] | None = None
+        self.log = logging.LoggerAdapter(logger, {"peer": peer_id})
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Set the subscriber's offer, attach our tracks, return our answer SDP."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        audio, video = self._stream.subscribe()
+        attached = set()
+        for transceiver in self.pc.getTransceivers():
+            kind = transceiver.kind
+            if kind in attached:
+                continue
+            if kind == "audio":
+                transceiver.sender.replaceTrack(audio)
+            elif kind == "video":
+                prefer_video_codec(transceiver, self.settings.codec)
+                transceiver.sender.replaceTrack(video)
+            else:
+                continue
+            transceiver.direction = "sendonly" if transceiver.direction in ("recvonly", "inactive") else "sendrecv"
+            attached.add(kind)
+        for kind, track in (("audio", audio), ("video", video)):
+            if kind not in attached:
+                track.stop()
+                self.log.info("subscriber %s offered no %s; not sending it", self.peer_id, kind)
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        return self.pc.localDescription.sdp
+
+    async def add_candidate(self, message: Candidate) -> None:
+        await add_remote_candidate(self.pc, message)
+
+    def _on_datachannel(self, channel: object) -> None:
+        endpoint = DataChannelEndpoint(channel, lambda m: self._on_message(self, m), name=f"dc:{self.peer_id}")  # type: ignore[arg-type]
+        self.endpoints.append(endpoint)
+        self.log.info("data channel %r open from %s", endpoint.name, self.peer_id)
+
+    def send(self, message: DataMessage) -> None:
+        for endpoint in self.endpoints:
+            endpoint.send(message)
+
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        self.log.info("subscriber %s (%s) connection %s", self.peer_id, self.role.value, state)
+        if state in ("failed", "closed") and self._close_task is None:
+            self._close_task = asyncio.ensure_future(self.close())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for endpoint in self.endpoints:
+            endpoint.close()
+        for sender in self.pc.getSenders():
+            if sender.track is not None:
+                sender.track.stop()
+        await close_peer_connection(self.pc)
+        self._on_closed(self)

@@ -1,0 +1,238 @@
+"""The aiohttp application: health, metrics, the preview page, and the ``/ws`` relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from signaling.auth import SharedTokenAuthenticator, request_token
+from signaling.messages import (
+    ROOM_PATTERN,
+    Bye,
+    ErrorCode,
+    ErrorReply,
+    MessageError,
+    PeerJoined,
+    PeerLeft,
+    Ping,
+    Pong,
+    RelayedMessage,
+    Role,
+    Welcome,
+    dump,
+    parse_client_message,
+)
+from signaling.metrics import SignalingMetrics
+from signaling.rooms import Peer, RoomRegistry, TokenBucket
+from signaling.settings import SignalingSettings
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+CLOSE_ROLE_TAKEN = 4409
+CLOSE_ROOM_FULL = 4429
+SEND_TIMEOUT_S = 5.0
+
+
+def package_version() -> str:
+    try:
+        return version("avatar")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class SignalingServer:
+    """State of one running signaling server: rooms, auth, counters."""
+
+    def __init__(self, settings: SignalingSettings, token: str) -> None:
+        self.settings = settings
+        self.auth = SharedTokenAuthenticator(token)
+        self.registry = RoomRegistry(settings.max_viewers_per_room)
+        self.metrics = SignalingMetrics()
+        self.started = time.monotonic()
+        self.version = package_version()
+        self._per_address: Counter[str] = Counter()
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._shutting_down = False
+
+    # -- HTTP -------------------------------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "shutting-down" if self._shutting_down else "ok",
+                "version": self.version,
+                "uptime_s": round(time.monotonic() - self.started, 3),
+                "rooms": len(self.registry.rooms),
+                "peers": self.registry.peer_count,
+            },
+            status=503 if self._shutting_down else 200,
+        )
+
+    async def metrics_text(self, request: web.Request) -> web.Response:
+        body = self.metrics.render(
+            active_connections=len(self._sockets),
+            rooms=len(self.registry.rooms),
+            uptime_s=time.monotonic() - self.started,
+        )
+        return web.Response(text=body, content_type="text/plain", charset="utf-8", headers={"X-Version": "0.0.4"})
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        static = self.settings.static_dir or STATIC_DIR
+        return web.FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
+
+    # -- WebSocket --------------------------------------------------------------------------------------
+
+    def _refuse(self, status: int, message: str) -> web.Response:
+        self.metrics.connections_refused_total += 1
+        return web.json_response({"error": message}, status=status)
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        address = request.remote or "unknown"
+        if not self.auth.check(request_token(request)):
+            self.metrics.auth_failures_total += 1
+            logger.warning("refused %s: missing or wrong token", address)
+            return web.json_response({"error": "missing or wrong token"}, status=401)
+        if self._shutting_down:
+            return self._refuse(503, "server is shutting down")
+        room_name = request.query.get("room", "")
+        if not ROOM_PATTERN.match(room_name):
+            return self._refuse(400, "room must be 1-64 characters of letters, digits, '_', '.', '-'")
+        try:
+            role = Role(request.query.get("role", ""))
+        except ValueError:
+            return self._refuse(400, "role must be one of: remote, local, viewer")
+        if self._per_address[address] >= self.settings.max_connections_per_address:
+            return self._refuse(429, f"too many connections from {address}")
+
+        socket = web.WebSocketResponse(
+            heartbeat=self.settings.heartbeat_s,
+            max_msg_size=self.settings.max_frame_bytes,
+        )
+        await socket.prepare(request)
+        self._per_address[address] += 1
+        self._sockets.add(socket)
+        self.metrics.connections_total += 1
+        try:
+            await self._serve_socket(socket, room_name, role, address)
+        finally:
+            self._sockets.discard(socket)
+            self._per_address[address] -= 1
+            if self._per_address[address] <= 0:
+                del self._per_address[address]
+        return socket
+
+    async def _serve_socket(self, socket: web.WebSocketResponse, room_name: str, role: Role, address: str) -> None:
+        try:
+            peer = self.registry.join(
+                room_name,
+                role,
+                address,
+                socket,
+                TokenBucket(self.settings.messages_per_second, self.settings.message_burst),
+            )
+        except MessageError as exc:
+            self.metrics.connections_refused_total += 1
+            await self._send(socket, ErrorReply(code=exc.code, message=str(exc)))
+            close_code = CLOSE_ROLE_TAKEN if exc.code is ErrorCode.ROLE_TAKEN else CLOSE_ROOM_FULL
+            await socket.close(code=close_code, message=exc.code.value.encode())
+            return
+        log = logging.LoggerAdapter(logger, {"peer": peer.peer_id})
+        log.info("peer %s joined room %s as %s from %s", peer.peer_id, room_name, role.value, address)
+        room = self.registry.room(room_name)
+        assert room is not None
+        await self._send(
+            socket,
+            Welcome(
+                peer_id=peer.peer_id,
+                room=room_name,
+                role=role,
+                peers=[p.info for p in room.others(peer)],
+                ice_servers=[],
+            ),
+        )
+        await self._broadcast(peer, PeerJoined(peer_id=peer.peer_id, role=role))
+        try:
+            async for frame in socket:
+                if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await self._handle_frame(peer, frame.data)
+                elif frame.type is WSMsgType.ERROR:
+                    log.info("peer %s socket error: %s", peer.peer_id, socket.exception())
+            if socket.close_code == WSCloseCode.MESSAGE_TOO_BIG:
+                self.metrics.messages_rejected[ErrorCode.TOO_LARGE.value] += 1
+        finally:
+            self.registry.leave(peer)
+            log.info("peer %s left room %s (close code %s)", peer.peer_id, room_name, socket.close_code)
+            await self._broadcast(peer, PeerLeft(peer_id=peer.peer_id, role=role))
+
+    async def _handle_frame(self, peer: Peer, data: str | bytes) -> None:
+        try:
+            if not peer.bucket.take():
+                raise MessageError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+            message = parse_client_message(data, self.settings.max_message_bytes)
+            if isinstance(message, Ping):
+                await self._send(peer.socket, Pong(id=message.id))
+                return
+            await self._relay(peer, message)
+        except MessageError as exc:
+            self.metrics.messages_rejected[exc.code.value] += 1
+            await self._send(peer.socket, ErrorReply(code=exc.code, message=str(exc)))
+
+    async def _relay(self, sender: Peer, message: RelayedMessage) -> None:
+        room = self.registry.room(sender.room)
+        target = room.peers.get(message.to) if room else None
+        if target is None or target is sender:
+            raise MessageError(ErrorCode.NO_SUCH_PEER, f"no peer {message.to!r} in room {sender.room!r}")
+        if Role.REMOTE not in (sender.role, target.role):
+            raise MessageError(ErrorCode.NOT_ALLOWED, "sessions are only between the remote peer and a subscriber")
+        await self._send(target.socket, message.model_copy(update={"from_": sender.peer_id}))
+        self.metrics.messages_relayed_total += 1
+
+    async def _broadcast(self, sender: Peer, message: PeerJoined | PeerLeft) -> None:
+        room = self.registry.room(sender.room)
+        if room is None:
+            return
+        await asyncio.gather(*(self._send(p.socket, message) for p in room.others(sender)))
+
+    async def _send(self, socket: web.WebSocketResponse, message: object) -> None:
+        if socket.closed:
+            return
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await socket.send_str(dump(message))  # type: ignore[arg-type]
+        except (ConnectionError, TimeoutError, RuntimeError) as exc:
+            logger.debug("send failed: %s", exc)
+
+    # -- shutdown ---------------------------------------------------------------------------------------
+
+    async def shutdown(self, app: web.Application | None = None) -> None:
+        """Say ``bye`` to every peer and close every socket (1001 going away)."""
+        self._shutting_down = True
+        peers = self.registry.all_peers()
+        logger.info("shutting down: saying bye to %d peers", len(peers))
+        for peer in peers:
+            await self._send(peer.socket, Bye(to=peer.peer_id, reason="server-shutdown"))
+        await asyncio.gather(
+            *(s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for s in list(self._sockets)),
+            return_exceptions=True,
+        )
+
+
+def create_app(settings: SignalingSettings, token: str) -> web.Application:
+    """Build the signaling application around one :class:`SignalingServer`."""
+    server = SignalingServer(settings, token)
+    app = web.Application(client_max_size=settings.max_frame_bytes)
+    app["server"] = server
+    app.router.add_get("/healthz", server.healthz)
+    app.router.add_get("/metrics", server.metrics_text)
+    app.router.add_get("/ws", server.websocket)
+    app.router.add_get("/", server.index)
+    app.router.add_static("/static/", settings.static_dir or STATIC_DIR, show_index=False)
+    app.on_shutdown.append(server.shutdown)
+    return app
