@@ -1,6 +1,7 @@
 """One source track, many subscribers (MediaRelay's job, with bounded queues and a stated policy).
 
-The source is read once, so the producer renders once however many peers watch. Each subscriber has
+The source is read once, so the producer renders once however many peers watch; each extra
+subscriber gets a copy of the frame (a memcpy, not a re-render). Each subscriber has
 its own bounded queue; when a subscriber falls behind, its oldest frames are dropped (video) or its
 queue is trimmed to the bound (audio), so one slow peer never delays the others or grows memory.
 """
@@ -12,11 +13,28 @@ import contextlib
 import logging
 from collections import deque
 
+import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av.frame import Frame
 
 logger = logging.getLogger(__name__)
+
+
+def clone_frame(frame: Frame) -> Frame:
+    """A private copy: aiortc encodes in worker threads, and PyAV frames (with their cached
+    reformatter) must not be shared between two encoders running at once."""
+    copy: Frame
+    if isinstance(frame, av.VideoFrame):
+        copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name)
+    elif isinstance(frame, av.AudioFrame):
+        copy = av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name)
+        copy.sample_rate = frame.sample_rate
+    else:
+        return frame
+    copy.pts = frame.pts
+    copy.time_base = frame.time_base
+    return copy
 
 
 class FanoutTrack(MediaStreamTrack):
@@ -94,8 +112,8 @@ class TrackFanout:
                     frame = await self.source.recv()
                 except MediaStreamError:
                     break
-                for track in list(self._subscribers):
-                    track._push(frame)
+                for position, track in enumerate(list(self._subscribers)):
+                    track._push(frame if position == 0 else clone_frame(frame))
         finally:
             for track in list(self._subscribers):
                 track.stop()

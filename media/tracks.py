@@ -58,7 +58,8 @@ class VideoOutputTrack(MediaStreamTrack):
             image = chunk.video
             self.last_chunk_meta = chunk.meta
         self._last = image
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        # converted once here rather than once per subscriber's encoder
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
         frame.pts = index * VIDEO_CLOCK_RATE // fps
         frame.time_base = self._time_base
         self.frames_sent += 1

@@ -24,8 +24,15 @@ logger = logging.getLogger(__name__)
 class LocalPeer:
     """Receives the avatar into ``sinks``; reconnects after remote restarts, failures and signaling loss."""
 
-    def __init__(self, settings: LocalSettings, sinks: Sequence[MediaSink], on_message: MessageHandler | None = None) -> None:
+    def __init__(
+        self,
+        settings: LocalSettings,
+        sinks: Sequence[MediaSink],
+        on_message: MessageHandler | None = None,
+        role: Role = Role.LOCAL,
+    ) -> None:
         self.settings = settings
+        self.role = role
         self.sinks = list(sinks)
         self.on_message = on_message
         self.session: RemoteSession | None = None
@@ -52,7 +59,7 @@ class LocalPeer:
         try:
             while not stop.is_set():
                 client = SignalingClient(
-                    self.settings.signaling, self.settings.room, Role.LOCAL, self.settings.token_value(),
+                    self.settings.signaling, self.settings.room, self.role, self.settings.token_value(),
                     self.settings.connect_timeout_s,
                 )
                 try:
@@ -69,7 +76,7 @@ class LocalPeer:
                 self._remote_id = remote.peer_id if remote else None
                 if self.session is not None and self.session.remote_id != self._remote_id:
                     await self._drop_session("the remote peer changed while signaling was away")
-                logger.info("joined room %s as local; remote %s", self.settings.room, self._remote_id or "not here yet")
+                logger.info("joined room %s as %s; remote %s", self.settings.room, self.role.value, self._remote_id or "not here yet")
                 try:
                     await self._serve(client, stop)
                 finally:

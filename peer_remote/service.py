@@ -7,6 +7,8 @@ import contextlib
 import logging
 import random
 
+from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
+
 from media.clock import MediaClock
 from media.codecs import set_x264_preset
 from media.ice import pin_host_addresses
@@ -129,7 +131,7 @@ class RemotePeer:
         self.sessions[peer_id] = session
         try:
             sdp = await session.answer(offer.sdp)
-        except (ValueError, AssertionError, RuntimeError) as exc:
+        except (ValueError, AssertionError, RuntimeError, InternalError, InvalidAccessError, InvalidStateError, OperationError) as exc:
             logger.warning("cannot answer %s: %s", peer_id, exc)
             await session.close()
             await client.send(Bye(to=peer_id, reason=f"bad offer: {exc}"[:200]))

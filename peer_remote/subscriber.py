@@ -50,26 +50,17 @@ class SubscriberSession:
 
     async def answer(self, offer_sdp: str) -> str:
         """Set the subscriber's offer, attach our tracks, return our answer SDP."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         audio, video = self._stream.subscribe()
-        attached = set()
-        for transceiver in self.pc.getTransceivers():
-            kind = transceiver.kind
-            if kind in attached:
-                continue
-            if kind == "audio":
-                transceiver.sender.replaceTrack(audio)
-            elif kind == "video":
-                prefer_video_codec(transceiver, self.settings.codec)
-                transceiver.sender.replaceTrack(video)
-            else:
-                continue
-            transceiver.direction = "sendonly" if transceiver.direction in ("recvonly", "inactive") else "sendrecv"
-            attached.add(kind)
-        for kind, track in (("audio", audio), ("video", video)):
-            if kind not in attached:
+        # transceivers made before the offer is applied are matched to its m-lines, so the codec
+        # preference takes part in the negotiation
+        audio_transceiver = self.pc.addTransceiver(audio, direction="sendonly")
+        video_transceiver = self.pc.addTransceiver(video, direction="sendonly")
+        prefer_video_codec(video_transceiver, self.settings.codec)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver, track in ((audio_transceiver, audio), (video_transceiver, video)):
+            if transceiver.mid is None:
                 track.stop()
-                self.log.info("subscriber %s offered no %s; not sending it", self.peer_id, kind)
+                self.log.info("subscriber %s offered no %s; not sending it", self.peer_id, transceiver.kind)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         return self.pc.localDescription.sdp

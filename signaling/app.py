@@ -224,11 +224,14 @@ class SignalingServer:
         )
 
 
+SERVER_KEY: web.AppKey[SignalingServer] = web.AppKey("server", SignalingServer)
+
+
 def create_app(settings: SignalingSettings, token: str) -> web.Application:
     """Build the signaling application around one :class:`SignalingServer`."""
     server = SignalingServer(settings, token)
     app = web.Application(client_max_size=settings.max_frame_bytes)
-    app["server"] = server
+    app[SERVER_KEY] = server
     app.router.add_get("/healthz", server.healthz)
     app.router.add_get("/metrics", server.metrics_text)
     app.router.add_get("/ws", server.websocket)

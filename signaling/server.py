@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from signaling.app import SignalingServer, create_app
+from signaling.app import SERVER_KEY, SignalingServer, create_app
 from signaling.auth import generate_token
 from signaling.settings import SignalingSettings, is_loopback_host
 
@@ -51,8 +51,7 @@ class SignalingService:
 
     @property
     def server(self) -> SignalingServer:
-        server: SignalingServer = self.app["server"]
-        return server
+        return self.app[SERVER_KEY]
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,65 @@
+"""Child processes for benchmarks and tests: run ``avatar`` subcommands and watch their CPU."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass
+class CpuSample:
+    cpu_s: float
+    wall_s: float
+
+
+def cpu_sample(pid: int) -> CpuSample:
+    """User+system CPU seconds of a process and its children, and the wall time."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return CpuSample(total, time.monotonic())
+
+
+def cpu_percent(before: CpuSample, after: CpuSample) -> float:
+    """Percent of one core used between two samples."""
+    wall = after.wall_s - before.wall_s
+    return round(100.0 * (after.cpu_s - before.cpu_s) / wall, 1) if wall > 0 else 0.0
+
+
+async def start_avatar(*args: str, env: dict[str, str] | None = None, log_path: str | None = None) -> asyncio.subprocess.Process:
+    """Start ``avatar ARGS`` with this interpreter; output goes to ``log_path`` (or is discarded)."""
+    out = open(log_path, "ab") if log_path else asyncio.subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "peer_local.cli", *args,
+            env={**os.environ, **(env or {})}, stdout=out, stderr=out,
+        )
+    finally:
+        if not isinstance(out, int):
+            out.close()
+
+
+async def stop_process(process: asyncio.subprocess.Process, timeout_s: float = 10.0) -> int:
+    """SIGINT, then SIGKILL if it does not exit in time; returns the exit code."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGINT)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode
