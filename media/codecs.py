@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import fractions
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, get_args
 
 import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import h264
 
 VIDEO_CODECS = ("VP8", "H264")
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"]
+X264_PRESETS: tuple[str, ...] = get_args(X264Preset)
 
 _original_encode_frame = h264.H264Encoder._encode_frame
 _x264_preset = "veryfast"

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from typing import cast
 
 import av
 from aiortc import MediaStreamTrack
@@ -109,7 +110,7 @@ class TrackFanout:
             while True:
                 await self._wanted.wait()
                 try:
-                    frame = await self.source.recv()
+                    frame = cast(Frame, await self.source.recv())
                 except MediaStreamError:
                     break
                 for position, track in enumerate(list(self._subscribers)):

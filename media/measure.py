@@ -61,10 +61,8 @@ class TestPatternMeter:
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
         self.sizes.add((frame.width, frame.height))
-        if frame.format.name == "yuv420p":
-            luma = frame.to_ndarray()[: frame.height]
-        else:
-            luma = frame.to_ndarray(format="gray")
+        yuv = frame.format.name == "yuv420p"
+        luma = frame.to_ndarray()[: frame.height] if yuv else frame.to_ndarray(format="gray")
         stamp = read_stamp(luma, now=arrival)
         if self._last_video_arrival is not None:
             self.max_video_gap_ms = max(self.max_video_gap_ms, (arrival - self._last_video_arrival) * 1000)

@@ -125,7 +125,11 @@ class AVScheduler:
                 except Exception:
                     self.stats.failed += 1
                     if self.stats.failed in (1, 10, 100) or self.stats.failed % 1000 == 0:
-                        logger.exception("A/V producer failed on slot %d (%d failures); idle content instead", index, self.stats.failed)
+                        logger.exception(
+                            "A/V producer failed on slot %d (%d failures); idle content instead",
+                            index,
+                            self.stats.failed,
+                        )
                     self._next_index = index + 1
                     await self.clock.sleep_until(self.slot(index).pts_s)
                     continue

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 8_000
 
@@ -107,7 +107,9 @@ def parse_message(data: str | bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Data
     if not isinstance(raw, dict):
         raise ProtocolError("bad-message", "a message must be a JSON object")
     if raw.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
-        raise ProtocolError("bad-version", f"protocol version {raw.get('v')!r} is not supported (this peer speaks {PROTOCOL_VERSION})")
+        raise ProtocolError(
+            "bad-version", f"protocol version {raw.get('v')!r} is not supported (this peer speaks {PROTOCOL_VERSION})"
+        )
     kind = raw.get("type")
     if kind not in KNOWN_TYPES:
         raise ProtocolError("unknown-type", f"unknown message type {kind!r}")

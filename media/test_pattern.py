@@ -85,7 +85,8 @@ class TestPatternProducer:
         x = np.arange(width)
         hue = (x * 6 // width) % 6
         palette = np.array(
-            [[200, 40, 40], [200, 200, 40], [40, 200, 40], [40, 200, 200], [40, 40, 200], [200, 40, 200]], dtype=np.uint8
+            [[200, 40, 40], [200, 200, 40], [40, 200, 40], [40, 200, 200], [40, 40, 200], [200, 40, 200]],
+            dtype=np.uint8,
         )
         self._bars = np.broadcast_to(palette[hue][None, :, :], (height, width, 3)).copy()
         self._burst = self._tone(int(BURST_S * AUDIO_RATE))

@@ -23,7 +23,9 @@ PING_INTERVAL_S = 0.2
 class LocalRun:
     """The local peer plus sinks, stopping on a signal or after ``duration`` seconds of media."""
 
-    def __init__(self, settings: LocalSettings, duration: float | None, measure: Path | None, warmup_s: float = 2.0) -> None:
+    def __init__(
+        self, settings: LocalSettings, duration: float | None, measure: Path | None, warmup_s: float = 2.0
+    ) -> None:
         self.settings = settings
         self.duration = duration
         self.measure = measure
@@ -57,9 +59,7 @@ class LocalRun:
                 self._write_measurement()
 
     async def _timed(self, stop: asyncio.Event) -> None:
-        while self.peer.session is None:
-            await asyncio.sleep(0.05)
-        session = self.peer.session
+        session = await self.peer.wait_session()
         await session.media_started.wait()
         if self.measure is not None:
             await asyncio.sleep(self.warmup_s)

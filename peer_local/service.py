@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from media.datachannel import DataChannelEndpoint, MessageHandler
 from media.ice import pin_host_addresses
@@ -45,6 +46,13 @@ class LocalPeer:
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
 
+    async def wait_session(self) -> RemoteSession:
+        """The current session, waiting for one to start (callers bound the wait)."""
+        while self.session is None:
+            self.session_changed.clear()
+            await self.session_changed.wait()
+        return self.session
+
     @property
     def endpoint(self) -> DataChannelEndpoint | None:
         return self.session.endpoint if self.session else None
@@ -59,7 +67,10 @@ class LocalPeer:
         try:
             while not stop.is_set():
                 client = SignalingClient(
-                    self.settings.signaling, self.settings.room, self.role, self.settings.token_value(),
+                    self.settings.signaling,
+                    self.settings.room,
+                    self.role,
+                    self.settings.token_value(),
                     self.settings.connect_timeout_s,
                 )
                 try:
@@ -76,7 +87,12 @@ class LocalPeer:
                 self._remote_id = remote.peer_id if remote else None
                 if self.session is not None and self.session.remote_id != self._remote_id:
                     await self._drop_session("the remote peer changed while signaling was away")
-                logger.info("joined room %s as %s; remote %s", self.settings.room, self.role.value, self._remote_id or "not here yet")
+                logger.info(
+                    "joined room %s as %s; remote %s",
+                    self.settings.room,
+                    self.role.value,
+                    self._remote_id or "not here yet",
+                )
                 try:
                     await self._serve(client, stop)
                 finally:
@@ -92,7 +108,7 @@ class LocalPeer:
             while True:
                 if self._remote_id and self.session is None and time.monotonic() >= self._retry_at:
                     await self._start_session(client, self._remote_id)
-                waits: set[asyncio.Future[object]] = {reader, stop_wait}
+                waits: set[asyncio.Future[Any]] = {reader, stop_wait}
                 ended_wait = asyncio.ensure_future(self.session.ended.wait()) if self.session else None
                 if ended_wait is not None:
                     waits.add(ended_wait)
@@ -167,11 +183,15 @@ class LocalPeer:
         if self._answer_watch is not None:
             self._answer_watch.cancel()
             self._answer_watch = None
-        logger.warning("connection to the avatar ended: %s%s", reason, "; reconnecting" if retry and self._remote_id else "")
+        logger.warning(
+            "connection to the avatar ended: %s%s", reason, "; reconnecting" if retry and self._remote_id else ""
+        )
         await session.close()
         if retry:
             lived = time.monotonic() - session.started_at
-            self._backoff = self.settings.reconnect_min_s if lived > 10 else min(self._backoff * 2, self.settings.reconnect_max_s)
+            self._backoff = (
+                self.settings.reconnect_min_s if lived > 10 else min(self._backoff * 2, self.settings.reconnect_max_s)
+            )
             self._retry_at = time.monotonic() + self._backoff * random.uniform(0.8, 1.2)
 
 

@@ -41,6 +41,7 @@ class RemotePeer:
         self.sessions: dict[str, SubscriberSession] = {}
         self.connected = asyncio.Event()
         self.transcripts: list[Transcript] = []
+        self.transcript_arrived = asyncio.Event()
         self._roles: dict[str, Role] = {}
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
@@ -53,7 +54,10 @@ class RemotePeer:
         try:
             while not stop.is_set():
                 client = SignalingClient(
-                    self.settings.signaling, self.settings.room, Role.REMOTE, self.settings.token_value(),
+                    self.settings.signaling,
+                    self.settings.room,
+                    Role.REMOTE,
+                    self.settings.token_value(),
                     self.settings.connect_timeout_s,
                 )
                 try:
@@ -68,7 +72,11 @@ class RemotePeer:
                     backoff = min(backoff * 2, 5.0) * random.uniform(0.8, 1.2)
                     continue
                 backoff = 0.25
-                logger.info("joined room %s as remote (%s)", self.settings.room, client.welcome.peer_id if client.welcome else "?")
+                logger.info(
+                    "joined room %s as remote (%s)",
+                    self.settings.room,
+                    client.welcome.peer_id if client.welcome else "?",
+                )
                 if client.welcome:
                     self._roles = {p.peer_id: p.role for p in client.welcome.peers}
                 self.connected.set()
@@ -131,7 +139,15 @@ class RemotePeer:
         self.sessions[peer_id] = session
         try:
             sdp = await session.answer(offer.sdp)
-        except (ValueError, AssertionError, RuntimeError, InternalError, InvalidAccessError, InvalidStateError, OperationError) as exc:
+        except (
+            ValueError,
+            AssertionError,
+            RuntimeError,
+            InternalError,
+            InvalidAccessError,
+            InvalidStateError,
+            OperationError,
+        ) as exc:
             logger.warning("cannot answer %s: %s", peer_id, exc)
             await session.close()
             await client.send(Bye(to=peer_id, reason=f"bad offer: {exc}"[:200]))
@@ -147,6 +163,7 @@ class RemotePeer:
     async def _on_message(self, session: SubscriberSession, message: DataMessage) -> None:
         if isinstance(message, Transcript):
             self.transcripts.append(message)
+            self.transcript_arrived.set()
             logger.info("transcript from %s: %r", session.peer_id, message.text[:80])
         elif isinstance(message, Interrupt):
             self.stream.interrupt()

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from media.codecs import X264_PRESETS
+from media.codecs import X264Preset
 from media.settings import PeerSettings
 
 
@@ -18,6 +18,6 @@ class RemoteSettings(PeerSettings):
     height: int = Field(512, ge=64, le=1080)
     fps: int = Field(25, ge=1, le=60)
     codec: Literal["VP8", "H264"] = "VP8"
-    x264_preset: str = Field("veryfast", json_schema_extra={"choices": X264_PRESETS})
+    x264_preset: X264Preset = "veryfast"
     lookahead_s: float = Field(0.2, gt=0, le=2.0)
     max_subscribers: int = Field(8, ge=1)

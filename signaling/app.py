@@ -60,6 +60,7 @@ class SignalingServer:
         self._per_address: Counter[str] = Counter()
         self._sockets: set[web.WebSocketResponse] = set()
         self._shutting_down = False
+        self.membership_changed = asyncio.Event()
 
     # -- HTTP -------------------------------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class SignalingServer:
             close_code = CLOSE_ROLE_TAKEN if exc.code is ErrorCode.ROLE_TAKEN else CLOSE_ROOM_FULL
             await socket.close(code=close_code, message=exc.code.value.encode())
             return
+        self.membership_changed.set()
         log = logging.LoggerAdapter(logger, {"peer": peer.peer_id})
         log.info("peer %s joined room %s as %s from %s", peer.peer_id, room_name, role.value, address)
         room = self.registry.room(room_name)
@@ -168,6 +170,7 @@ class SignalingServer:
                 self.metrics.messages_rejected[ErrorCode.TOO_LARGE.value] += 1
         finally:
             self.registry.leave(peer)
+            self.membership_changed.set()
             log.info("peer %s left room %s (close code %s)", peer.peer_id, room_name, socket.close_code)
             await self._broadcast(peer, PeerLeft(peer_id=peer.peer_id, role=role))
 
@@ -208,6 +211,12 @@ class SignalingServer:
                 await socket.send_str(dump(message))  # type: ignore[arg-type]
         except (ConnectionError, TimeoutError, RuntimeError) as exc:
             logger.debug("send failed: %s", exc)
+
+    async def wait_for_peer(self, role: Role, room: str | None = None) -> None:
+        """Return once a peer of ``role`` (in ``room`` if given) is present; callers bound the wait."""
+        while not any(p.role is role and room in (None, p.room) for p in self.registry.all_peers()):
+            self.membership_changed.clear()
+            await self.membership_changed.wait()
 
     # -- shutdown ---------------------------------------------------------------------------------------
 

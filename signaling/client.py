@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
@@ -58,7 +58,9 @@ class SignalingClient:
             await self.close()
             if exc.status == 401:
                 raise SignalingAuthError(f"signaling server at {self.url} refused the token (401)") from exc
-            raise SignalingError(f"signaling server at {self.url} refused the connection ({exc.status} {exc.message})") from exc
+            raise SignalingError(
+                f"signaling server at {self.url} refused the connection ({exc.status} {exc.message})"
+            ) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             await self.close()
             raise SignalingError(f"cannot reach signaling server at {self.url}: {exc or type(exc).__name__}") from exc

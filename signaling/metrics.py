@@ -41,7 +41,9 @@ class SignalingMetrics:
             "# TYPE avatar_signaling_messages_rejected_total counter",
         ]
         for reason in sorted(self.messages_rejected) or ["bad-json"]:
-            lines.append(f'avatar_signaling_messages_rejected_total{{reason="{reason}"}} {self.messages_rejected[reason]}')
+            lines.append(
+                f'avatar_signaling_messages_rejected_total{{reason="{reason}"}} {self.messages_rejected[reason]}'
+            )
         lines += [
             "# HELP avatar_signaling_uptime_seconds Seconds since the server started.",
             "# TYPE avatar_signaling_uptime_seconds gauge",

@@ -95,7 +95,9 @@ class RoomRegistry:
         if role is Role.VIEWER and viewers >= self._max_viewers:
             raise MessageError(ErrorCode.ROOM_FULL, f"room {room_name!r} has its maximum of {viewers} viewers")
 
-    def join(self, room_name: str, role: Role, address: str, socket: web.WebSocketResponse, bucket: TokenBucket) -> Peer:
+    def join(
+        self, room_name: str, role: Role, address: str, socket: web.WebSocketResponse, bucket: TokenBucket
+    ) -> Peer:
         self.admit(room_name, role)
         room = self._rooms.setdefault(room_name, Room(room_name))
         peer = Peer(secrets.token_hex(6), role, room_name, address, socket, bucket)

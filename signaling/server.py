@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from types import TracebackType
@@ -28,7 +29,7 @@ def resolve_token(settings: SignalingSettings) -> tuple[str, bool]:
     if not is_loopback_host(settings.host):
         raise InsecureBindError(
             f"refusing to listen on {settings.host} without a token: anyone who can reach it could join. "
-            "Set AVATAR_TOKEN or pass --token (e.g. --token \"$(openssl rand -base64 24)\"), "
+            'Set AVATAR_TOKEN or pass --token (e.g. --token "$(openssl rand -base64 24)"), '
             "or bind to 127.0.0.1."
         )
     return generate_token(), True
@@ -92,10 +93,9 @@ def install_stop_signals(stop: asyncio.Event) -> None:
     """Set ``stop`` on SIGINT/SIGTERM (where the platform lets asyncio handle signals)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        # on Windows asyncio cannot handle signals: KeyboardInterrupt ends asyncio.run instead
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt ends asyncio.run instead
-            pass
 
 
 async def serve_until_stopped(settings: SignalingSettings, token: str, announce: bool) -> None:

@@ -26,8 +26,8 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def _read_line_matching(stream: asyncio.StreamReader, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-    async with asyncio.timeout(timeout):
+async def _read_line_matching(stream: asyncio.StreamReader, pattern: str, within_s: float = 20.0) -> re.Match[str]:
+    async with asyncio.timeout(within_s):
         while True:
             line = (await stream.readline()).decode()
             assert line, f"process ended before printing {pattern!r}"
@@ -38,8 +38,15 @@ async def _read_line_matching(stream: asyncio.StreamReader, pattern: str, timeou
 
 async def test_refuses_non_loopback_bind_without_token() -> None:
     process = await asyncio.create_subprocess_exec(
-        *AVATAR, "signaling", "--host", "0.0.0.0", "--port", "0", env=_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *AVATAR,
+        "signaling",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+        env=_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(30):
         _, stderr = await process.communicate()
@@ -49,19 +56,27 @@ async def test_refuses_non_loopback_bind_without_token() -> None:
 
 async def test_generated_token_join_url_works_and_sigterm_says_bye_and_exits_0() -> None:
     process = await asyncio.create_subprocess_exec(
-        *AVATAR, "signaling", "--port", "0", env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        *AVATAR,
+        "signaling",
+        "--port",
+        "0",
+        env=_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
     try:
-        match = await _read_line_matching(process.stdout, r"join URL: (http://127\.0\.0\.1:(\d+)/\?room=demo&token=(\S+))")
+        match = await _read_line_matching(
+            process.stdout, r"join URL: (http://127\.0\.0\.1:(\d+)/\?room=demo&token=(\S+))"
+        )
         port, token = match.group(2), match.group(3)
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(f"ws://127.0.0.1:{port}/ws?room=demo&role=remote&token={token}") as ws:
-                welcome = json.loads((await ws.receive(timeout=5)).data)
-                assert welcome["type"] == "welcome"
-                process.send_signal(signal.SIGTERM)
-                bye = json.loads((await ws.receive(timeout=10)).data)
-                assert bye["type"] == "bye" and bye["reason"] == "server-shutdown"
+        url = f"ws://127.0.0.1:{port}/ws?room=demo&role=remote&token={token}"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            welcome = json.loads((await ws.receive(timeout=5)).data)
+            assert welcome["type"] == "welcome"
+            process.send_signal(signal.SIGTERM)
+            bye = json.loads((await ws.receive(timeout=10)).data)
+            assert bye["type"] == "bye" and bye["reason"] == "server-shutdown"
         async with asyncio.timeout(15):
             assert await process.wait() == 0
     finally:
@@ -72,7 +87,7 @@ async def test_generated_token_join_url_works_and_sigterm_says_bye_and_exits_0()
 
 def test_settings_precedence_is_cli_then_env_then_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "avatar.toml"
-    config.write_text('port = 1000\nheartbeat_s = 3.0\n[signaling]\nport = 2000\nmax_viewers_per_room = 4\n')
+    config.write_text("port = 1000\nheartbeat_s = 3.0\n[signaling]\nport = 2000\nmax_viewers_per_room = 4\n")
     monkeypatch.setenv("AVATAR_PORT", "3000")
     monkeypatch.setenv("AVATAR_TOKEN", "from-env-secret")
     settings = SignalingSettings.load({"port": None, "heartbeat_s": None}, config, "signaling")

@@ -15,7 +15,9 @@ from signaling.settings import SignalingSettings
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 
-async def join(service: SignalingService, token: str, role: str, room: str = "r1", **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
+async def join(
+    service: SignalingService, token: str, role: str, room: str = "r1", **kwargs: Any
+) -> aiohttp.ClientWebSocketResponse:
     session = aiohttp.ClientSession()
     ws = await session.ws_connect(
         f"{service.ws_url}?room={room}&role={role}", headers={"Authorization": f"Bearer {token}"}, **kwargs
@@ -29,9 +31,11 @@ async def leave(ws: aiohttp.ClientWebSocketResponse) -> None:
     await ws._test_session.close()  # type: ignore[attr-defined]
 
 
-async def receive(ws: aiohttp.ClientWebSocketResponse, kind: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
+async def receive(
+    ws: aiohttp.ClientWebSocketResponse, kind: str | None = None, within_s: float = 5.0
+) -> dict[str, Any]:
     """Next JSON message (of ``kind`` if given), bounded in time."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within_s):
         while True:
             message = await ws.receive()
             assert message.type == aiohttp.WSMsgType.TEXT, f"expected text, got {message.type} {message.data}"
@@ -70,7 +74,10 @@ async def test_missing_or_wrong_token_gets_401_before_upgrade(
 
 
 async def test_browser_token_in_query_is_accepted(signaling: SignalingService, token: str) -> None:
-    async with aiohttp.ClientSession() as session, session.ws_connect(f"{signaling.ws_url}?room=r1&role=viewer&token={token}") as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{signaling.ws_url}?room=r1&role=viewer&token={token}") as ws,
+    ):
         welcome = await receive(ws, "welcome")
     assert welcome["role"] == "viewer" and welcome["room"] == "r1"
 
@@ -90,7 +97,15 @@ async def test_offer_and_answer_are_relayed_with_sender_id(signaling: SignalingS
     await remote.send_json({"type": "answer", "to": welcome["peer_id"], "sdp": SDP})
     answer = await receive(local, "answer")
     assert answer["from"] == remote_id
-    await remote.send_json({"type": "candidate", "to": welcome["peer_id"], "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0})
+    await remote.send_json(
+        {
+            "type": "candidate",
+            "to": welcome["peer_id"],
+            "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
+            "sdpMid": "0",
+            "sdpMLineIndex": 0,
+        }
+    )
     assert (await receive(local, "candidate"))["sdpMid"] == "0"
     _, _, metrics = await get(signaling, "/metrics")
     assert "avatar_signaling_messages_relayed_total 3" in metrics
@@ -151,7 +166,9 @@ async def test_bad_messages_get_error_replies_and_the_connection_stays_up(
     await leave(ws)
 
 
-async def test_message_over_64_kib_gets_too_large_and_huge_frame_closes_1009(signaling: SignalingService, token: str) -> None:
+async def test_message_over_64_kib_gets_too_large_and_huge_frame_closes_1009(
+    signaling: SignalingService, token: str
+) -> None:
     ws = await join(signaling, token, "local")
     await receive(ws, "welcome")
     await ws.send_json({"type": "offer", "to": "x", "sdp": "v=0" + "a" * 70_000})
@@ -190,7 +207,7 @@ async def test_heartbeat_drops_a_silent_peer(token: str) -> None:
         # autoping off: this client never answers the server's pings, like a frozen laptop
         silent = await join(service, token, "local", autoping=False)
         await receive(silent, "welcome")
-        left = await receive(remote, "peer-left", timeout=5.0)
+        left = await receive(remote, "peer-left", within_s=5.0)
         assert left["role"] == "local"
         await leave(remote)
         await leave(silent)

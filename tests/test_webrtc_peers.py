@@ -22,13 +22,18 @@ from peer_remote.settings import RemoteSettings
 from signaling.messages import Role
 from signaling.server import SignalingService
 from tests.collecting_sink import CollectingSink
-from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
 
 
 def peer_fields(service: SignalingService, token: str) -> dict[str, object]:
-    return {"signaling": service.base_url, "room": "t", "token": token, "ice_servers": [], "ice_host_addresses": ["127.0.0.1"]}
+    return {
+        "signaling": service.base_url,
+        "room": "t",
+        "token": token,
+        "ice_servers": [],
+        "ice_host_addresses": ["127.0.0.1"],
+    }
 
 
 @contextlib.asynccontextmanager
@@ -52,7 +57,9 @@ async def remote(signaling: SignalingService, token: str) -> AsyncIterator[Remot
         yield peer
 
 
-def local_peer(service: SignalingService, token: str, sink: object, role: Role = Role.LOCAL, **extra: object) -> LocalPeer:
+def local_peer(
+    service: SignalingService, token: str, sink: object, role: Role = Role.LOCAL, **extra: object
+) -> LocalPeer:
     settings = LocalSettings.load({**peer_fields(service, token), **extra})
     return LocalPeer(settings, [sink], role=role)  # type: ignore[list-item]
 
@@ -80,39 +87,43 @@ async def test_datachannel_ping_round_trips_and_transcripts_reach_the_remote(
     sink = CollectingSink()
     local = local_peer(signaling, token, sink)
     async with running(local.run):
-        await wait_for(lambda: local.session is not None, what="a session")
-        assert local.session is not None
         async with asyncio.timeout(10):
-            await local.session.channel_open.wait()
-        rtt = await local.session.endpoint.ping(timeout_s=5)
+            session = await local.wait_session()
+            await session.channel_open.wait()
+        rtt = await session.endpoint.ping(timeout_s=5)
         assert 0 < rtt < 5000
         assert local.send(Transcript(turn_id="t1", text="hello avatar"))
-        await wait_for(lambda: len(remote.transcripts) == 1, what="the transcript")
+        async with asyncio.timeout(10):
+            await remote.transcript_arrived.wait()
     assert remote.transcripts[0].text == "hello avatar"
 
 
-async def test_malformed_datachannel_messages_get_error_replies(signaling: SignalingService, token: str, remote: RemotePeer) -> None:
-    errors: list[Error] = []
+async def test_malformed_datachannel_messages_get_error_replies(
+    signaling: SignalingService, token: str, remote: RemotePeer
+) -> None:
+    errors: asyncio.Queue[Error] = asyncio.Queue()
     sink = CollectingSink()
     local = local_peer(signaling, token, sink)
-    local.on_message = lambda m: errors.append(m) if isinstance(m, Error) else None
+    local.on_message = lambda m: errors.put_nowait(m) if isinstance(m, Error) else None
     async with running(local.run):
-        await wait_for(lambda: local.session is not None, what="a session")
-        assert local.session is not None
         async with asyncio.timeout(10):
-            await local.session.channel_open.wait()
-        channel = local.session.endpoint.channel
+            session = await local.wait_session()
+            await session.channel_open.wait()
+        channel = session.endpoint.channel
         channel.send("{broken")
         channel.send(json.dumps({"type": "transcript"}))
         channel.send(json.dumps({"type": "karaoke"}))
         channel.send("x" * 70_000)
-        await wait_for(lambda: len(errors) == 4, what="four error replies")
+        async with asyncio.timeout(10):
+            codes = [(await errors.get()).code for _ in range(4)]
         # the remote still serves: a ping round-trips afterwards
-        assert await local.session.endpoint.ping(timeout_s=5) > 0
-    assert [e.code for e in errors] == ["bad-json", "bad-message", "unknown-type", "too-large"]
+        assert await session.endpoint.ping(timeout_s=5) > 0
+    assert codes == ["bad-json", "bad-message", "unknown-type", "too-large"]
 
 
-async def test_viewer_and_local_receive_the_same_stream_at_once(signaling: SignalingService, token: str, remote: RemotePeer) -> None:
+async def test_viewer_and_local_receive_the_same_stream_at_once(
+    signaling: SignalingService, token: str, remote: RemotePeer
+) -> None:
     local_sink, viewer_sink = CollectingSink(), CollectingSink()
     local = local_peer(signaling, token, local_sink)
     viewer = local_peer(signaling, token, viewer_sink, role=Role.VIEWER)
@@ -130,8 +141,17 @@ async def _start_remote_process(service: SignalingService, token: str, log: Path
     from peer_local.bench.processes import start_avatar
 
     return await start_avatar(
-        "remote", "--signaling", service.base_url, "--room", "t", "--ice-host", "127.0.0.1", "--size", "320x240",
-        env={"AVATAR_TOKEN": token}, log_path=str(log),
+        "remote",
+        "--signaling",
+        service.base_url,
+        "--room",
+        "t",
+        "--ice-host",
+        "127.0.0.1",
+        "--size",
+        "320x240",
+        env={"AVATAR_TOKEN": token},
+        log_path=str(log),
     )
 
 
@@ -158,7 +178,9 @@ async def test_local_reconnects_after_the_remote_is_killed_and_restarted(
 
 
 async def test_remote_streams_h264_when_configured(signaling: SignalingService, token: str) -> None:
-    peer = RemotePeer(RemoteSettings.load({**peer_fields(signaling, token), "width": 320, "height": 240, "codec": "H264"}))
+    peer = RemotePeer(
+        RemoteSettings.load({**peer_fields(signaling, token), "width": 320, "height": 240, "codec": "H264"})
+    )
     sink = CollectingSink()
     local = local_peer(signaling, token, sink)
     async with running(peer.run):

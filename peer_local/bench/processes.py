@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from typing import IO
 
 import psutil
 
@@ -36,17 +37,28 @@ def cpu_percent(before: CpuSample, after: CpuSample) -> float:
     return round(100.0 * (after.cpu_s - before.cpu_s) / wall, 1) if wall > 0 else 0.0
 
 
-async def start_avatar(*args: str, env: dict[str, str] | None = None, log_path: str | None = None) -> asyncio.subprocess.Process:
+async def start_avatar(
+    *args: str, env: dict[str, str] | None = None, log_path: str | None = None
+) -> asyncio.subprocess.Process:
     """Start ``avatar ARGS`` with this interpreter; output goes to ``log_path`` (or is discarded)."""
-    out = open(log_path, "ab") if log_path else asyncio.subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    out = _open_log(log_path) if log_path else asyncio.subprocess.DEVNULL
     try:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "peer_local.cli", *args,
-            env={**os.environ, **(env or {})}, stdout=out, stderr=out,
+            sys.executable,
+            "-m",
+            "peer_local.cli",
+            *args,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=out,
         )
     finally:
         if not isinstance(out, int):
             out.close()
+
+
+def _open_log(path: str) -> IO[bytes]:
+    return open(path, "ab")
 
 
 async def stop_process(process: asyncio.subprocess.Process, timeout_s: float = 10.0) -> int:

@@ -28,11 +28,9 @@ class TransportBenchConfig:
     duration_s: float = 20.0
 
 
-async def _wait_for_role(service: SignalingService, role: Role, timeout_s: float) -> bool:
+async def _wait_for_role(service: SignalingService, role: Role, timeout_s: float) -> None:
     async with asyncio.timeout(timeout_s):
-        while not any(p.role is role for p in service.server.registry.all_peers()):
-            await asyncio.sleep(0.05)
-    return True
+        await service.server.wait_for_peer(role)
 
 
 async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
@@ -45,15 +43,31 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
     async with SignalingService(settings, token) as service:
         common = ["--signaling", service.base_url, "--room", "bench", "--ice-host", "127.0.0.1"]
         remote = await start_avatar(
-            "remote", *common, "--codec", config.codec, "--size", f"{config.width}x{config.height}",
-            "--fps", str(config.fps), env=env, log_path=str(workdir / "remote.log"),
+            "remote",
+            *common,
+            "--codec",
+            config.codec,
+            "--size",
+            f"{config.width}x{config.height}",
+            "--fps",
+            str(config.fps),
+            env=env,
+            log_path=str(workdir / "remote.log"),
         )
         local = None
         try:
             await _wait_for_role(service, Role.REMOTE, 30.0)
             local = await start_avatar(
-                "local", *common, "--duration", str(config.duration_s), "--measure", str(measure_path),
-                "--measure-warmup", str(WARMUP_S), env=env, log_path=str(workdir / "local.log"),
+                "local",
+                *common,
+                "--duration",
+                str(config.duration_s),
+                "--measure",
+                str(measure_path),
+                "--measure-warmup",
+                str(WARMUP_S),
+                env=env,
+                log_path=str(workdir / "local.log"),
             )
             await _wait_for_role(service, Role.LOCAL, 30.0)
             await asyncio.sleep(WARMUP_S + 1.0)  # connection set-up and warm-up; measured window follows

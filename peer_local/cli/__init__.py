@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from peer_local.cli import bench_command, local_command, remote_command, signaling_command
+from peer_local.cli import bench_command, demo_command, local_command, remote_command, signaling_command
 
-COMMANDS = (signaling_command, remote_command, local_command, bench_command)
+COMMANDS = (demo_command, signaling_command, remote_command, local_command, bench_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="avatar: a real-time digital clone for video calls. "
         "Settings come from flags, then AVATAR_* environment variables, then --config FILE.",
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (default INFO)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(subparsers)

@@ -14,7 +14,9 @@ from media.settings import parse_size
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "bench", help="run a benchmark (prints a table, writes JSON)", description="Benchmarks of this machine and build."
+        "bench",
+        help="run a benchmark (prints a table, writes JSON)",
+        description="Benchmarks of this machine and build.",
     )
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
     transport = benches.add_parser(
@@ -26,7 +28,9 @@ def register(subparsers: Any) -> None:
     transport.add_argument("--codec", choices=["VP8", "H264"], default="VP8", help="video codec (default VP8)")
     transport.add_argument("--size", default="512x512", help="video size (default 512x512)")
     transport.add_argument("--fps", type=int, default=25, help="frame rate (default 25)")
-    transport.add_argument("--duration", type=float, default=20.0, help="measured seconds, after a 2 s warm-up (default 20)")
+    transport.add_argument(
+        "--duration", type=float, default=20.0, help="measured seconds, after a 2 s warm-up (default 20)"
+    )
     transport.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     transport.set_defaults(func=run_transport)
 

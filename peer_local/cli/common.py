@@ -15,10 +15,14 @@ SettingsT = TypeVar("SettingsT", bound=AvatarSettings)
 
 
 def add_config_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file (top-level keys and a [section] per command)")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML settings file (top-level keys and a [section] per command)"
+    )
 
 
-def load_settings(cls: type[SettingsT], args: argparse.Namespace, section: str, fields: dict[str, Any]) -> SettingsT | None:
+def load_settings(
+    cls: type[SettingsT], args: argparse.Namespace, section: str, fields: dict[str, Any]
+) -> SettingsT | None:
     """Load settings or print a clear error to stderr and return None."""
     try:
         return cls.load(fields, getattr(args, "config", None), section)
@@ -36,11 +40,17 @@ def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--room", help="room to join (default demo)")
     parser.add_argument("--token", help="signaling token (default: AVATAR_TOKEN)")
     parser.add_argument(
-        "--ice-server", action="append", dest="ice_servers", metavar="URL",
+        "--ice-server",
+        action="append",
+        dest="ice_servers",
+        metavar="URL",
         help="STUN/TURN server, repeatable: stun:HOST:PORT or turn://USER:PASS@HOST:PORT?transport=udp (default: none)",
     )
     parser.add_argument(
-        "--ice-host", action="append", dest="ice_host_addresses", metavar="ADDR",
+        "--ice-host",
+        action="append",
+        dest="ice_host_addresses",
+        metavar="ADDR",
         help="gather ICE host candidates only on this address, repeatable (e.g. 127.0.0.1 for same-machine runs)",
     )
     add_config_flag(parser)

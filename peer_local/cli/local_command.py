@@ -22,10 +22,23 @@ def register(subparsers: Any) -> None:
     )
     add_peer_arguments(parser)
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the received stream to an MP4 file")
-    parser.add_argument("--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)")
+    parser.add_argument(
+        "--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)"
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of received media")
-    parser.add_argument("--measure", type=Path, metavar="PATH", help="read the remote's test pattern and write latency figures (JSON) here on exit")
-    parser.add_argument("--measure-warmup", type=float, default=2.0, metavar="S", help="seconds of media to ignore before measuring (default 2)")
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        metavar="PATH",
+        help="read the remote's test pattern and write latency figures (JSON) here on exit",
+    )
+    parser.add_argument(
+        "--measure-warmup",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds of media to ignore before measuring (default 2)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--fps", type=int, help="video frame rate; must divide 48000 (default 25)")
     parser.add_argument("--codec", choices=["VP8", "H264"], help="video codec (default VP8)")
     parser.add_argument("--x264-preset", help="x264 preset when the codec is H264 (default veryfast)")
-    parser.add_argument("--lookahead", type=float, dest="lookahead_s", help="seconds rendered ahead of the clock (default 0.2)")
+    parser.add_argument(
+        "--lookahead", type=float, dest="lookahead_s", help="seconds rendered ahead of the clock (default 0.2)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -22,9 +22,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1; anything else requires a token)")
     parser.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
     parser.add_argument("--token", help="shared secret clients must present (default: AVATAR_TOKEN, else generated)")
-    parser.add_argument("--heartbeat", type=float, dest="heartbeat_s", help="WebSocket ping interval in seconds (default 10; dead sockets drop within 1.5x)")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        dest="heartbeat_s",
+        help="WebSocket ping interval in seconds (default 10; dead sockets drop within 1.5x)",
+    )
     parser.add_argument("--max-message-bytes", type=int, help="largest accepted message (default 65536)")
-    parser.add_argument("--max-connections-per-address", type=int, help="concurrent sockets per client address (default 32)")
+    parser.add_argument(
+        "--max-connections-per-address", type=int, help="concurrent sockets per client address (default 32)"
+    )
     parser.add_argument("--max-viewers-per-room", type=int, help="browser viewers per room (default 16)")
     parser.add_argument("--public-url", help="base URL to print in join links, e.g. https://host:port")
     add_config_flag(parser)
@@ -32,10 +39,19 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    fields = {k: getattr(args, k) for k in (
-        "host", "port", "token", "heartbeat_s", "max_message_bytes",
-        "max_connections_per_address", "max_viewers_per_room", "public_url",
-    )}
+    fields = {
+        k: getattr(args, k)
+        for k in (
+            "host",
+            "port",
+            "token",
+            "heartbeat_s",
+            "max_message_bytes",
+            "max_connections_per_address",
+            "max_viewers_per_room",
+            "public_url",
+        )
+    }
     settings = load_settings(SignalingSettings, args, "signaling", fields)
     if settings is None:
         return 2
@@ -47,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_until_stopped(settings, token, announce=generated))
     except OSError as exc:
-        print(f"avatar signaling: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"avatar signaling: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 1
     return 0

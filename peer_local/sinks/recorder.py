@@ -8,6 +8,7 @@ import logging
 import queue
 import threading
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -68,7 +69,12 @@ class RecorderSink:
         if self._error is not None:
             logger.error("recording %s failed: %s", self.path, self._error)
         else:
-            logger.info("recorded %s: %d video frames, %.1f s audio", self.path, self.video_frames, self.audio_samples / AUDIO_RATE)
+            logger.info(
+                "recorded %s: %d video frames, %.1f s audio",
+                self.path,
+                self.video_frames,
+                self.audio_samples / AUDIO_RATE,
+            )
 
     # -- writer thread ----------------------------------------------------------------------------------
 
@@ -87,7 +93,7 @@ class RecorderSink:
                 item = self._queue.get()
                 if item is _CLOSE:
                     break
-                kind, payload, t = item  # type: ignore[misc]
+                kind, payload, t = cast(tuple[str, Any, float], item)
                 if kind == "video":
                     if not self._video_decided:
                         self._open_video(payload)

@@ -1,0 +1,45 @@
+"""``avatar demo``: the whole system on this machine with the embedded CPU defaults."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from peer_local.cli.common import add_config_flag, load_settings
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "demo",
+        help="run signaling, the avatar and the local peer together on this machine",
+        description="Start the signaling server on 127.0.0.1 with a fresh token, the avatar (remote peer) and the "
+        "local peer, then print the preview page's join URL. Ctrl-C stops everything.",
+    )
+    parser.add_argument(
+        "--port", type=int, help="signaling/preview port on 127.0.0.1 (default 8080; 0 picks a free one)"
+    )
+    parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record what the local peer receives")
+    parser.add_argument("--duration", type=float, dest="duration_s", metavar="S", help="stop after S seconds of media")
+    parser.add_argument(
+        "--no-browser", action="store_false", dest="open_browser", default=None, help="do not open the preview page"
+    )
+    add_config_flag(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from peer_local.demo import Demo, DemoSettings
+
+    fields = {k: getattr(args, k) for k in ("port", "record", "duration_s", "open_browser")}
+    settings = load_settings(DemoSettings, args, "demo", fields)
+    if settings is None:
+        return 2
+    try:
+        asyncio.run(Demo(settings).run())
+    except OSError as exc:
+        print(f"avatar demo: {exc.strerror or exc} (is port {settings.port} in use? try --port 0)", file=sys.stderr)
+        return 1
+    return 0

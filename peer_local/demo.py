@@ -1,0 +1,94 @@
+"""``avatar demo``: signaling, the avatar and the local peer in one process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import webbrowser
+from pathlib import Path
+
+from pydantic import Field
+
+from peer_local.service import LocalPeer
+from peer_local.settings import LocalSettings
+from peer_local.sinks import MediaSink, NullSink, RecorderSink
+from peer_remote.service import RemotePeer
+from peer_remote.settings import RemoteSettings
+from signaling.auth import generate_token
+from signaling.server import SignalingService, install_stop_signals, join_url
+from signaling.settings import AvatarSettings, SignalingSettings
+
+logger = logging.getLogger(__name__)
+
+DEMO_ROOM = "demo"
+
+
+class DemoSettings(AvatarSettings):
+    """Settings of ``avatar demo``."""
+
+    port: int = Field(8080, ge=0, le=65535)
+    record: Path | None = None
+    duration_s: float | None = Field(None, gt=0)
+    open_browser: bool = True
+
+
+class Demo:
+    """Everything on one machine: a fresh token, loopback ICE, the embedded backends."""
+
+    def __init__(self, settings: DemoSettings) -> None:
+        self.settings = settings
+        self.token = generate_token()
+        self.url = ""
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        signaling_settings = SignalingSettings.load({"host": "127.0.0.1", "port": self.settings.port})
+        async with SignalingService(signaling_settings, self.token) as service:
+            peer = {
+                "signaling": service.base_url,
+                "room": DEMO_ROOM,
+                "token": self.token,
+                "ice_servers": [],
+                "ice_host_addresses": ["127.0.0.1"],
+            }
+            remote = RemotePeer(RemoteSettings.load(peer))
+            sinks: list[MediaSink] = [NullSink()]
+            if self.settings.record:
+                sinks.append(RecorderSink(self.settings.record))
+            local = LocalPeer(LocalSettings.load(peer), sinks)
+            self.url = join_url(service.base_url, DEMO_ROOM, self.token)
+            print(f"avatar demo running. Preview page: {self.url}", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+            if self.settings.open_browser:
+                with contextlib.suppress(webbrowser.Error):
+                    webbrowser.open(self.url)
+            tasks = [
+                asyncio.create_task(remote.run(stop), name="demo-remote"),
+                asyncio.create_task(local.run(stop), name="demo-local"),
+            ]
+            timer = asyncio.create_task(self._stop_after(stop, local), name="demo-timer")
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a peer that ended on its own: surface why
+            finally:
+                stop.set()
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for sink in sinks:
+                    await sink.close()
+        print("avatar demo stopped.", flush=True)
+
+    async def _stop_after(self, stop: asyncio.Event, local: LocalPeer) -> None:
+        if self.settings.duration_s is None:
+            return
+        session = await local.wait_session()
+        await session.media_started.wait()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.duration_s):
+                await stop.wait()
+        stop.set()
