@@ -13,10 +13,11 @@ from typing import Any
 from media.datachannel import DataChannelEndpoint, MessageHandler
 from media.ice import pin_host_addresses
 from media.protocol import DataMessage
+from media.rendezvous import join_room
 from peer_local.session import RemoteSession
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
-from signaling.client import SignalingAuthError, SignalingClient, SignalingError
+from signaling.client import SignalingClient, SignalingError
 from signaling.messages import Answer, Bye, Offer, PeerJoined, PeerLeft, Role
 
 logger = logging.getLogger(__name__)
@@ -63,26 +64,10 @@ class LocalPeer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: stay joined to signaling and connected to the remote whenever it is there."""
-        backoff = self.settings.reconnect_min_s
         try:
-            while not stop.is_set():
-                client = SignalingClient(
-                    self.settings.signaling,
-                    self.settings.room,
-                    self.role,
-                    self.settings.token_value(),
-                    self.settings.connect_timeout_s,
-                )
-                try:
-                    welcome = await client.connect()
-                except SignalingAuthError:
-                    raise
-                except SignalingError as exc:
-                    logger.warning("%s; retrying in %.1f s", exc, backoff)
-                    await _wait_or_stop(stop, backoff)
-                    backoff = min(backoff * 2, self.settings.reconnect_max_s)
-                    continue
-                backoff = self.settings.reconnect_min_s
+            while (client := await join_room(self.settings, self.role, stop)) is not None:
+                welcome = client.welcome
+                assert welcome is not None
                 remote = next((p for p in welcome.peers if p.role is Role.REMOTE), None)
                 self._remote_id = remote.peer_id if remote else None
                 if self.session is not None and self.session.remote_id != self._remote_id:
@@ -193,9 +178,3 @@ class LocalPeer:
                 self.settings.reconnect_min_s if lived > 10 else min(self._backoff * 2, self.settings.reconnect_max_s)
             )
             self._retry_at = time.monotonic() + self._backoff * random.uniform(0.8, 1.2)
-
-
-async def _wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stop.wait()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
@@ -14,11 +12,12 @@ from media.codecs import set_x264_preset
 from media.ice import pin_host_addresses
 from media.producer import AVProducer
 from media.protocol import DataMessage, Error, Interrupt, Transcript
+from media.rendezvous import join_room
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer
 from peer_remote.settings import RemoteSettings
 from peer_remote.subscriber import SubscriberSession
-from signaling.client import SignalingAuthError, SignalingClient, SignalingError
+from signaling.client import SignalingClient
 from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLeft, Role
 
 logger = logging.getLogger(__name__)
@@ -50,28 +49,8 @@ class RemotePeer:
     async def run(self, stop: asyncio.Event) -> None:
         """Stay joined (reconnecting to signaling with backoff) until ``stop`` is set."""
         self.stream.start()
-        backoff = 0.25
         try:
-            while not stop.is_set():
-                client = SignalingClient(
-                    self.settings.signaling,
-                    self.settings.room,
-                    Role.REMOTE,
-                    self.settings.token_value(),
-                    self.settings.connect_timeout_s,
-                )
-                try:
-                    await client.connect()
-                except SignalingAuthError:
-                    raise
-                except SignalingError as exc:
-                    logger.warning("%s; retrying in %.1f s", exc, backoff)
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(backoff):
-                            await stop.wait()
-                    backoff = min(backoff * 2, 5.0) * random.uniform(0.8, 1.2)
-                    continue
-                backoff = 0.25
+            while (client := await join_room(self.settings, Role.REMOTE, stop)) is not None:
                 logger.info(
                     "joined room %s as remote (%s)",
                     self.settings.room,

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from media.settings import PeerSettings
 from signaling.settings import AvatarSettings, ConfigFileError
 
 SettingsT = TypeVar("SettingsT", bound=AvatarSettings)
@@ -54,6 +55,16 @@ def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
         help="gather ICE host candidates only on this address, repeatable (e.g. 127.0.0.1 for same-machine runs)",
     )
     add_config_flag(parser)
+
+
+def token_problem(settings: PeerSettings, command: str) -> bool:
+    """Print why a peer cannot start without a token; True if there is a problem."""
+    try:
+        settings.token_value()
+    except ValueError as exc:
+        print(f"avatar {command}: {exc}", file=sys.stderr)
+        return True
+    return False
 
 
 PEER_FIELDS = ("signaling", "room", "token", "ice_servers", "ice_host_addresses")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import PEER_FIELDS, add_peer_arguments, fields_of, load_settings
+from peer_local.cli.common import PEER_FIELDS, add_peer_arguments, fields_of, load_settings, token_problem
 from peer_local.settings import LocalSettings
 from signaling.client import SignalingAuthError
 
@@ -46,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(LocalSettings, args, "local", fields_of(args, (*PEER_FIELDS, "record", "codec")))
     if settings is None:
         return 2
-    try:
-        settings.token_value()
-    except ValueError as exc:
-        print(f"avatar local: {exc}", file=sys.stderr)
+    if token_problem(settings, "local"):
         return 2
     from peer_local.runner import LocalRun
 

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from media.settings import parse_size
-from peer_local.cli.common import PEER_FIELDS, add_peer_arguments, fields_of, load_settings
+from peer_local.cli.common import PEER_FIELDS, add_peer_arguments, fields_of, load_settings, token_problem
 from peer_remote.settings import RemoteSettings
 from signaling.client import SignalingAuthError
 from signaling.server import install_stop_signals
@@ -43,10 +43,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(RemoteSettings, args, "remote", fields)
     if settings is None:
         return 2
-    try:
-        settings.token_value()
-    except ValueError as exc:
-        print(f"avatar remote: {exc}", file=sys.stderr)
+    if token_problem(settings, "remote"):
         return 2
     try:
         asyncio.run(_main(settings))

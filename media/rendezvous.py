@@ -1,0 +1,47 @@
+"""Joining the room through signaling, retrying with backoff: what both peers do first and after any loss."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from media.settings import PeerSettings
+from signaling.client import SignalingAuthError, SignalingClient, SignalingError
+from signaling.messages import Role
+
+logger = logging.getLogger(__name__)
+
+MIN_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 5.0
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` unless ``stop`` is set first."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+
+
+async def join_room(settings: PeerSettings, role: Role, stop: asyncio.Event) -> SignalingClient | None:
+    """A connected client (``welcome`` received), or None once ``stop`` is set.
+
+    Unreachable servers are retried with jittered exponential backoff; a refused token is not retried
+    (:class:`SignalingAuthError` propagates).
+    """
+    backoff = MIN_BACKOFF_S
+    while not stop.is_set():
+        client = SignalingClient(
+            settings.signaling, settings.room, role, settings.token_value(), settings.connect_timeout_s
+        )
+        try:
+            await client.connect()
+            return client
+        except SignalingAuthError:
+            raise
+        except SignalingError as exc:
+            logger.warning("%s; retrying in %.1f s", exc, backoff)
+            await wait_or_stop(stop, backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S) * random.uniform(0.8, 1.2)
+    return None
