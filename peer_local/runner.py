@@ -1,4 +1,4 @@
-"""Runs ``avatar local``: the local peer with its sinks, an optional time limit and measurement."""
+"""Runs ``avatar local``: the local peer with its sinks and ears, an optional time limit and measurement."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import statistics
 from pathlib import Path
 
 from media.measure import TestPatternMeter, summary_ms
+from peer_local.asr import FasterWhisperTranscriber
+from peer_local.audio_input import AudioInputError, open_audio_source
+from peer_local.listener import Listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.sinks import MediaSink, NullSink, RecorderSink
+from peer_local.transcript_sender import TranscriptSender
 from signaling.server import install_stop_signals
 
 logger = logging.getLogger(__name__)
@@ -20,11 +24,31 @@ logger = logging.getLogger(__name__)
 PING_INTERVAL_S = 0.2
 
 
+def build_listener(settings: LocalSettings, explicit_input: bool) -> Listener | None:
+    """The listener for ``--input``; None for ``none``, or when the default microphone is missing."""
+    if settings.input == "none":
+        return None
+    try:
+        source = open_audio_source(settings.input, realtime=True)
+    except AudioInputError as exc:
+        if explicit_input:
+            raise
+        logger.warning("not listening: %s. Pass --input FILE or --input none to silence this.", exc)
+        return None
+    transcriber = FasterWhisperTranscriber(settings.whisper_settings())
+    return Listener(source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings())
+
+
 class LocalRun:
-    """The local peer plus sinks, stopping on a signal or after ``duration`` seconds of media."""
+    """The local peer plus sinks and listener, stopping on a signal or after ``duration`` seconds of media."""
 
     def __init__(
-        self, settings: LocalSettings, duration: float | None, measure: Path | None, warmup_s: float = 2.0
+        self,
+        settings: LocalSettings,
+        duration: float | None,
+        measure: Path | None,
+        warmup_s: float = 2.0,
+        explicit_input: bool = True,
     ) -> None:
         self.settings = settings
         self.duration = duration
@@ -37,19 +61,25 @@ class LocalRun:
             sinks.append(RecorderSink(settings.record))
         self.sinks = sinks
         self.peer = LocalPeer(settings, sinks)
+        self.sender = TranscriptSender(self.peer, half_duplex=settings.half_duplex)
+        self.listener = build_listener(settings, explicit_input)
+        if self.listener is not None:
+            self.sender.attach(self.listener)
 
     async def main(self) -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        tasks = [asyncio.create_task(self.peer.run(stop), name="local-peer")]
+        peer_task = asyncio.create_task(self.peer.run(stop), name="local-peer")
+        helpers: list[asyncio.Task[None]] = []
         if self.duration is not None or self.measure is not None:
-            tasks.append(asyncio.create_task(self._timed(stop), name="local-timer"))
+            helpers.append(asyncio.create_task(self._timed(stop), name="local-timer"))
+        if self.listener is not None:
+            helpers.append(asyncio.create_task(self._listen(), name="local-listener"))
         try:
-            await asyncio.wait([tasks[0]], return_when=asyncio.FIRST_COMPLETED)
-            tasks[0].result()
+            await peer_task
         finally:
             stop.set()
-            for task in tasks[1:]:
+            for task in helpers:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -57,6 +87,11 @@ class LocalRun:
                 await sink.close()
             if self.measure is not None:
                 self._write_measurement()
+
+    async def _listen(self) -> None:
+        assert self.listener is not None
+        turns = await self.listener.run()
+        logger.info("input ended after %d turns", len(turns))
 
     async def _timed(self, stop: asyncio.Event) -> None:
         session = await self.peer.wait_session()

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from media.datachannel import DataChannelEndpoint, MessageHandler
@@ -37,6 +37,7 @@ class LocalPeer:
         self.role = role
         self.sinks = list(sinks)
         self.on_message = on_message
+        self.on_channel_open: Callable[[], None] | None = None
         self.session: RemoteSession | None = None
         self.sessions_started = 0
         self.session_changed = asyncio.Event()
@@ -143,7 +144,8 @@ class LocalPeer:
             logger.info("signaling server is shutting down; media continues while reconnecting")
 
     async def _start_session(self, client: SignalingClient, remote_id: str) -> None:
-        session = RemoteSession(remote_id, self.settings, self.sinks, self.on_message)
+        session = RemoteSession(remote_id, self.settings, self.sinks, self._dispatch_message)
+        session.channel_open_callback = self._channel_opened
         self.session = session
         self.sessions_started += 1
         self.session_changed.set()
@@ -154,6 +156,13 @@ class LocalPeer:
             await self._drop_session(f"could not send the offer: {exc}", retry=True)
             return
         self._answer_watch = asyncio.create_task(self._watch_answer(session), name="answer-watch")
+
+    def _dispatch_message(self, message: DataMessage) -> Awaitable[None] | None:
+        return self.on_message(message) if self.on_message is not None else None
+
+    def _channel_opened(self) -> None:
+        if self.on_channel_open is not None:
+            self.on_channel_open()
 
     async def _watch_answer(self, session: RemoteSession) -> None:
         if not await session.wait_answered():

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -54,9 +54,15 @@ class RemoteSession:
         channel = self.pc.createDataChannel(DATA_CHANNEL_LABEL, ordered=True)
         self.endpoint = DataChannelEndpoint(channel, on_message, name=f"dc:{remote_id}")
         self.channel_open = asyncio.Event()
-        channel.on("open", self.channel_open.set)
+        self.channel_open_callback: Callable[[], None] | None = None
+        channel.on("open", self._on_channel_open)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
+
+    def _on_channel_open(self) -> None:
+        self.channel_open.set()
+        if self.channel_open_callback is not None:
+            self.channel_open_callback()
 
     async def create_offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())

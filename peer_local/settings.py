@@ -8,10 +8,48 @@ from typing import Literal
 from pydantic import Field
 
 from media.settings import PeerSettings
+from peer_local.asr.whisper import WhisperSettings
+from peer_local.turns import TurnSettings
+from signaling.settings import AvatarSettings
 
 
-class LocalSettings(PeerSettings):
-    """The laptop side: what it does with the avatar's audio and video."""
+class ListeningSettings(AvatarSettings):
+    """How the local peer hears: input, turn detection, ASR."""
+
+    input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
+    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    min_speech_ms: int = Field(250, ge=0)
+    end_silence_ms: int = Field(400, ge=100, le=5000)
+    pre_roll_ms: int = Field(200, ge=0, le=2000)
+    asr_model: str = "tiny.en"
+    asr_device: str = "cpu"
+    asr_compute_type: str = "int8"
+    asr_beam_size: int = Field(5, ge=1, le=10)
+    language: str | None = "en"  # "auto" or None to detect
+    half_duplex: bool = False
+
+    def turn_settings(self) -> TurnSettings:
+        return TurnSettings(
+            threshold=self.vad_threshold,
+            release=max(0.05, self.vad_threshold - 0.15),
+            min_speech_s=self.min_speech_ms / 1000,
+            end_silence_s=self.end_silence_ms / 1000,
+            pre_roll_s=self.pre_roll_ms / 1000,
+        )
+
+    def whisper_settings(self) -> WhisperSettings:
+        language = None if self.language in (None, "", "auto") else self.language
+        return WhisperSettings(
+            model=self.asr_model,
+            device=self.asr_device,
+            compute_type=self.asr_compute_type,
+            beam_size=self.asr_beam_size,
+            language=language,
+        )
+
+
+class LocalSettings(PeerSettings, ListeningSettings):
+    """The laptop side: what it hears, and what it does with the avatar's audio and video."""
 
     record: Path | None = None
     codec: Literal["VP8", "H264"] | None = None

@@ -66,6 +66,8 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
                 str(measure_path),
                 "--measure-warmup",
                 str(WARMUP_S),
+                "--input",
+                "none",
                 env=env,
                 log_path=str(workdir / "local.log"),
             )

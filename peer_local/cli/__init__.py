@@ -7,9 +7,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from peer_local.cli import bench_command, demo_command, local_command, remote_command, signaling_command
+from peer_local.cli import (
+    bench_command,
+    demo_command,
+    local_command,
+    remote_command,
+    signaling_command,
+    transcribe_command,
+)
 
-COMMANDS = (demo_command, signaling_command, remote_command, local_command, bench_command)
+COMMANDS = (demo_command, signaling_command, remote_command, local_command, transcribe_command, bench_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

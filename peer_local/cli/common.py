@@ -72,3 +72,44 @@ PEER_FIELDS = ("signaling", "room", "token", "ice_servers", "ice_host_addresses"
 
 def fields_of(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(args, name, None) for name in names}
+
+
+LISTENING_FIELDS = (
+    "input",
+    "vad_threshold",
+    "min_speech_ms",
+    "end_silence_ms",
+    "pre_roll_ms",
+    "asr_model",
+    "asr_device",
+    "asr_compute_type",
+    "asr_beam_size",
+    "language",
+    "half_duplex",
+)
+
+
+def add_listening_arguments(parser: argparse.ArgumentParser, with_input: bool = True) -> None:
+    """Flags of the VAD + ASR path (``avatar local``, ``avatar transcribe``)."""
+    if with_input:
+        parser.add_argument(
+            "--input", help="what to listen to: mic (default), mic:NAME|INDEX, loopback, an audio/video FILE, or none"
+        )
+    parser.add_argument("--vad-threshold", type=float, help="speech probability that starts speech (default 0.5)")
+    parser.add_argument("--min-speech-ms", type=int, help="shortest speech that counts as a turn (default 250)")
+    parser.add_argument("--end-silence-ms", type=int, help="silence that ends a turn (default 400)")
+    parser.add_argument("--pre-roll-ms", type=int, help="audio kept from before speech is detected (default 200)")
+    parser.add_argument(
+        "--asr-model", help="faster-whisper model: tiny.en (bundled, default), a model name, or a directory"
+    )
+    parser.add_argument("--asr-device", help="cpu (default) or cuda")
+    parser.add_argument("--asr-compute-type", help="CTranslate2 compute type (default int8; int8_float16 on a GPU)")
+    parser.add_argument("--asr-beam-size", type=int, help="beam size (default 5; 1 is faster, less accurate)")
+    parser.add_argument("--language", help="spoken language: en (default), uk, ..., or auto")
+    if with_input:
+        parser.add_argument(
+            "--half-duplex",
+            action="store_true",
+            default=None,
+            help="ignore the input while the avatar speaks (echo guard)",
+        )

@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import PEER_FIELDS, add_peer_arguments, fields_of, load_settings, token_problem
+from peer_local.cli.common import (
+    LISTENING_FIELDS,
+    PEER_FIELDS,
+    add_listening_arguments,
+    add_peer_arguments,
+    fields_of,
+    load_settings,
+    token_problem,
+)
 from peer_local.settings import LocalSettings
 from signaling.client import SignalingAuthError
 
@@ -21,6 +29,7 @@ def register(subparsers: Any) -> None:
         "and reconnect by itself when the avatar or the connection goes away.",
     )
     add_peer_arguments(parser)
+    add_listening_arguments(parser)
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the received stream to an MP4 file")
     parser.add_argument(
         "--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)"
@@ -43,16 +52,25 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(LocalSettings, args, "local", fields_of(args, (*PEER_FIELDS, "record", "codec")))
+    settings = load_settings(
+        LocalSettings, args, "local", fields_of(args, (*PEER_FIELDS, *LISTENING_FIELDS, "record", "codec"))
+    )
     if settings is None:
         return 2
     if token_problem(settings, "local"):
         return 2
+    from peer_local.asr import AsrError
+    from peer_local.audio_input import AudioInputError
     from peer_local.runner import LocalRun
+    from peer_local.vad import VadModelError
 
     try:
-        asyncio.run(LocalRun(settings, args.duration, args.measure, args.measure_warmup).main())
-    except SignalingAuthError as exc:
+        asyncio.run(
+            LocalRun(
+                settings, args.duration, args.measure, args.measure_warmup, explicit_input=settings.input != "mic"
+            ).main()
+        )
+    except (SignalingAuthError, AudioInputError, AsrError, VadModelError) as exc:
         print(f"avatar local: {exc}", file=sys.stderr)
         return 1
     return 0

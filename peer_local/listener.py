@@ -1,0 +1,165 @@
+"""The local peer's ears: audio source -> Silero VAD -> turn detection -> faster-whisper, off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from peer_local.asr.base import Transcriber
+from peer_local.audio_input.base import ASR_RATE, AudioSource
+from peer_local.turns import EndOfTurnDetector, SpeechDiscarded, SpeechStarted, TurnEnded, TurnSettings
+from peer_local.vad import VAD_CHUNK, SileroVad
+
+logger = logging.getLogger(__name__)
+
+ASR_QUEUE_TURNS = 16
+
+
+@dataclass(frozen=True)
+class HeardTurn:
+    """One transcribed turn; times in seconds on the listener's clock (0 = the source's start)."""
+
+    turn_id: str
+    text: str
+    language: str | None
+    start_s: float
+    end_s: float
+    detected_s: float
+    asr_start_s: float
+    asr_done_s: float
+    audio_s: float
+    asr_ms: float  # time the ASR itself took
+
+    @property
+    def silence_wait_ms(self) -> float:
+        return (self.detected_s - self.end_s) * 1000
+
+
+TurnCallback = Callable[[HeardTurn], Awaitable[None] | None]
+SpeechCallback = Callable[[float], None]
+
+
+class Listener:
+    """Turns what a source hears into transcribed turns; ``speech-start`` is reported at once (barge-in)."""
+
+    def __init__(
+        self,
+        source: AudioSource,
+        transcriber: Transcriber,
+        on_turn: TurnCallback,
+        on_speech_start: SpeechCallback | None = None,
+        turn_settings: TurnSettings | None = None,
+        vad: SileroVad | None = None,
+    ) -> None:
+        self.source = source
+        self.transcriber = transcriber
+        self.on_turn = on_turn
+        self.on_speech_start = on_speech_start
+        self.detector = EndOfTurnDetector(turn_settings)
+        self.vad = vad or SileroVad()
+        self.muted = False  # half-duplex: while True, input is ignored
+        self.turns: list[HeardTurn] = []
+        self.discarded = 0
+        self._ids = itertools.count(1)
+        self._session = uuid.uuid4().hex[:6]
+        self._queue: asyncio.Queue[TurnEnded | None] = asyncio.Queue(maxsize=ASR_QUEUE_TURNS)
+        self._origin: float | None = None  # monotonic time of source time 0
+
+    def now_s(self) -> float:
+        """The listener's clock: seconds since the source's time 0 (wall-clock paced for live inputs)."""
+        return time.monotonic() - (self._origin if self._origin is not None else time.monotonic())
+
+    async def run(self) -> list[HeardTurn]:
+        """Listen until the source ends; returns every transcribed turn."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.transcriber.load)
+        worker = asyncio.create_task(self._transcribe_turns(), name="asr-worker")
+        pending = np.zeros(0, dtype=np.float32)
+        position_s = 0.0
+        try:
+            async for chunk in self.source.chunks():
+                if self._origin is None:
+                    self._origin = time.monotonic() - chunk.end_s
+                if not pending.size:
+                    position_s = chunk.t_s
+                pending = np.concatenate([pending, chunk.samples])
+                while pending.size >= VAD_CHUNK:
+                    block, pending = pending[:VAD_CHUNK], pending[VAD_CHUNK:]
+                    await self._step(block, position_s)
+                    position_s += VAD_CHUNK / ASR_RATE
+            for event in self.detector.flush(position_s):
+                await self._handle(event)
+        finally:
+            await self._queue.put(None)
+            try:
+                async with asyncio.timeout(120):
+                    await worker
+            except TimeoutError:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await self.source.close()
+        return self.turns
+
+    async def _step(self, block: np.ndarray, t_s: float) -> None:
+        if self.muted:
+            if self.detector.in_speech:
+                self.detector.flush(t_s)  # discard what was being said into the avatar's own voice
+            self.vad.reset()
+            return
+        probability = self.vad(block)
+        for event in self.detector.push(block, t_s, probability):
+            await self._handle(event)
+
+    async def _handle(self, event: SpeechStarted | TurnEnded | SpeechDiscarded) -> None:
+        if isinstance(event, SpeechStarted):
+            logger.debug("speech started at %.2f s", event.t_s)
+            if self.on_speech_start is not None:
+                self.on_speech_start(event.t_s)
+        elif isinstance(event, SpeechDiscarded):
+            self.discarded += 1
+        else:
+            await self._queue.put(event)  # back-pressure: never drop a turn
+
+    async def _transcribe_turns(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (turn := await self._queue.get()) is not None:
+            asr_start = self.now_s()
+            started = time.perf_counter()
+            try:
+                result = await loop.run_in_executor(None, self.transcriber.transcribe, turn.audio)
+            except Exception:
+                logger.exception("ASR failed on a %.1f s turn", turn.audio.size / ASR_RATE)
+                continue
+            heard = HeardTurn(
+                turn_id=f"{self._session}-{next(self._ids)}",
+                text=result.text,
+                language=result.language,
+                start_s=turn.start_s,
+                end_s=turn.end_s,
+                detected_s=turn.detected_s,
+                asr_start_s=max(asr_start, turn.detected_s),
+                asr_done_s=self.now_s(),
+                audio_s=turn.audio.size / ASR_RATE,
+                asr_ms=(time.perf_counter() - started) * 1000,
+            )
+            if not heard.text:
+                logger.info("turn at %.2f s had no words", heard.start_s)
+                continue
+            self.turns.append(heard)
+            logger.info("heard %r (%.2f-%.2f s, ASR %.0f ms)", heard.text, heard.start_s, heard.end_s, heard.asr_ms)
+            try:
+                result_or_awaitable = self.on_turn(heard)
+                if inspect.isawaitable(result_or_awaitable):
+                    await result_or_awaitable
+            except Exception:
+                logger.exception("turn handler failed")

@@ -1,0 +1,84 @@
+"""Bridges the listener and the avatar: transcripts and barge-in out, the avatar's turn state in."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+from media.protocol import DataMessage, Interrupt, Metrics, Transcript, TranscriptTimings, Turn
+from peer_local.listener import HeardTurn, Listener
+from peer_local.service import LocalPeer
+
+logger = logging.getLogger(__name__)
+
+PENDING_TRANSCRIPTS = 16
+
+
+class TranscriptSender:
+    """Sends each heard turn as a ``transcript`` and ``interrupt`` on barge-in; keeps what could not be sent
+    (no connection yet) and sends it when the data channel opens."""
+
+    def __init__(self, peer: LocalPeer, listener: Listener | None = None, half_duplex: bool = False) -> None:
+        self.peer = peer
+        self.listener = listener
+        self.half_duplex = half_duplex
+        self.avatar_speaking = False
+        self.current_turn: str | None = None
+        self.sent: list[Transcript] = []
+        self.interrupts_sent = 0
+        self.received: list[DataMessage] = []
+        self._pending: deque[Transcript] = deque(maxlen=PENDING_TRANSCRIPTS)
+        peer.on_message = self.on_message
+        peer.on_channel_open = self.flush
+
+    def attach(self, listener: Listener) -> None:
+        self.listener = listener
+        listener.on_turn = self.on_turn
+        listener.on_speech_start = self.on_speech_start
+
+    def on_speech_start(self, t_s: float) -> None:
+        if self.avatar_speaking and not self.half_duplex:
+            if self.peer.send(Interrupt(reason="barge-in", turn_id=self.current_turn)):
+                self.interrupts_sent += 1
+                logger.info("barge-in at %.2f s: interrupting the avatar", t_s)
+
+    def on_turn(self, turn: HeardTurn) -> None:
+        message = Transcript(
+            turn_id=turn.turn_id,
+            text=turn.text,
+            language=turn.language,
+            timings=TranscriptTimings(
+                speech_start_s=turn.start_s,
+                speech_end_s=turn.end_s,
+                asr_start_s=turn.asr_start_s,
+                asr_done_s=turn.asr_done_s,
+            ),
+            sent_at=time.time(),
+        )
+        if self.peer.send(message):
+            self.sent.append(message)
+        else:
+            if len(self._pending) == self._pending.maxlen:
+                logger.warning("no connection to the avatar: dropping the oldest unsent transcript")
+            self._pending.append(message)
+            logger.info("no connection to the avatar yet: transcript %s kept for later", turn.turn_id)
+
+    def flush(self) -> None:
+        while self._pending:
+            message = self._pending[0]
+            if not self.peer.send(message.model_copy(update={"sent_at": time.time()})):
+                return
+            self.sent.append(self._pending.popleft())
+
+    def on_message(self, message: DataMessage) -> None:
+        self.received.append(message)
+        if isinstance(message, Turn):
+            self.current_turn = message.turn_id
+            self.avatar_speaking = message.state == "speaking"
+            if self.listener is not None and self.half_duplex:
+                self.listener.muted = self.avatar_speaking
+        elif isinstance(message, Metrics):
+            logger.info(
+                "turn %s metrics: %s", message.turn_id, ", ".join(f"{k}={v:.0f}" for k, v in message.values.items())
+            )
