@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -28,6 +29,7 @@ class TranscriptSender:
         self.sent: list[Transcript] = []
         self.interrupts_sent = 0
         self.received: list[DataMessage] = []
+        self.turn_state_changed = asyncio.Event()
         self._pending: deque[Transcript] = deque(maxlen=PENDING_TRANSCRIPTS)
         peer.on_message = self.on_message
         peer.on_channel_open = self.flush
@@ -38,10 +40,11 @@ class TranscriptSender:
         listener.on_speech_start = self.on_speech_start
 
     def on_speech_start(self, t_s: float) -> None:
-        if self.avatar_speaking and not self.half_duplex:
-            if self.peer.send(Interrupt(reason="barge-in", turn_id=self.current_turn)):
-                self.interrupts_sent += 1
-                logger.info("barge-in at %.2f s: interrupting the avatar", t_s)
+        if not self.avatar_speaking or self.half_duplex:
+            return
+        if self.peer.send(Interrupt(reason="barge-in", turn_id=self.current_turn)):
+            self.interrupts_sent += 1
+            logger.info("barge-in at %.2f s: interrupting the avatar", t_s)
 
     def on_turn(self, turn: HeardTurn) -> None:
         message = Transcript(
@@ -76,6 +79,7 @@ class TranscriptSender:
         if isinstance(message, Turn):
             self.current_turn = message.turn_id
             self.avatar_speaking = message.state == "speaking"
+            self.turn_state_changed.set()
             if self.listener is not None and self.half_duplex:
                 self.listener.muted = self.avatar_speaking
         elif isinstance(message, Metrics):

@@ -41,6 +41,8 @@ class RemotePeer:
         self.connected = asyncio.Event()
         self.transcripts: list[Transcript] = []
         self.transcript_arrived = asyncio.Event()
+        self.interrupts_received = 0
+        self.interrupt_arrived = asyncio.Event()
         self._roles: dict[str, Role] = {}
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
@@ -145,7 +147,9 @@ class RemotePeer:
             self.transcript_arrived.set()
             logger.info("transcript from %s: %r", session.peer_id, message.text[:80])
         elif isinstance(message, Interrupt):
+            self.interrupts_received += 1
             self.stream.interrupt()
+            self.interrupt_arrived.set()
         elif not isinstance(message, Error):
             session.send(Error(code="unexpected", message=f"the remote peer does not accept {message.type} messages"))
 

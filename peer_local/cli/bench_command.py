@@ -34,6 +34,33 @@ def register(subparsers: Any) -> None:
     transport.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     transport.set_defaults(func=run_transport)
 
+    asr = benches.add_parser(
+        "asr",
+        help="VAD + ASR over generated utterances played in real time: silence wait, ASR time, RTF, WER",
+        description="Generate ten questions with espeak-ng, play them in real time through the listening path, and "
+        "report the end-of-turn silence wait, the ASR time, end of speech -> transcript, RTF and WER.",
+    )
+    asr.add_argument("--beam-size", type=int, default=5, help="faster-whisper beam size (default 5)")
+    asr.add_argument("--end-silence-ms", type=int, default=400, help="silence that ends a turn (default 400)")
+    asr.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    asr.set_defaults(func=run_asr)
+
+
+def _write_json(path: Path | None, result: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+        print(f"wrote {path}")
+
+
+def run_asr(args: argparse.Namespace) -> int:
+    from peer_local.bench.asr import print_asr_table, run
+
+    result = run(args.beam_size, args.end_silence_ms)
+    print_asr_table(result)
+    _write_json(args.json, result)
+    return 0
+
 
 def run_transport(args: argparse.Namespace) -> int:
     from peer_local.bench.transport import TransportBenchConfig, print_table, run_transport_bench
@@ -46,8 +73,5 @@ def run_transport(args: argparse.Namespace) -> int:
     config = TransportBenchConfig(codec=args.codec, width=width, height=height, fps=args.fps, duration_s=args.duration)
     result = asyncio.run(run_transport_bench(config))
     print_table(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+    _write_json(args.json, result)
     return 0 if "error" not in result else 1

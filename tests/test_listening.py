@@ -1,0 +1,216 @@
+"""peer_local listens: real Silero VAD, real faster-whisper tiny.en, real generated speech."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media.protocol import Turn
+from peer_local.asr import FasterWhisperTranscriber
+from peer_local.audio_input import AudioInputError, open_audio_source
+from peer_local.audio_input.devices import AudioDevice, resolve_input_device
+from peer_local.audio_input.file_source import FileAudioSource
+from peer_local.bench.speech import SENTENCES, conversation, espeak, word_error_rate, write_wav
+from peer_local.listener import Listener
+from peer_local.service import LocalPeer
+from peer_local.settings import LocalSettings
+from peer_local.transcript_sender import TranscriptSender
+from peer_local.turns import EndOfTurnDetector, SpeechDiscarded, SpeechStarted, TurnEnded, TurnSettings
+from peer_local.vad import VAD_CHUNK
+from peer_remote.service import RemotePeer
+from peer_remote.settings import RemoteSettings
+from signaling.server import SignalingService
+from tests.collecting_sink import CollectingSink
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> FasterWhisperTranscriber:
+    model = FasterWhisperTranscriber()
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="module")
+def two_questions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return conversation(tmp_path_factory.mktemp("speech") / "two.wav", SENTENCES[:2])
+
+
+async def listen(path: Path, transcriber: FasterWhisperTranscriber, **settings: float) -> Listener:
+    listener = Listener(
+        FileAudioSource(path, realtime=False),
+        transcriber,
+        on_turn=lambda t: None,
+        turn_settings=TurnSettings(**settings),
+    )
+    async with asyncio.timeout(60):
+        await listener.run()
+    return listener
+
+
+def test_detector_reports_speech_start_at_once_and_the_turn_with_pre_roll_at_its_end() -> None:
+    detector = EndOfTurnDetector(TurnSettings(end_silence_s=0.3, pre_roll_s=0.064, min_speech_s=0.1))
+    chunk_s = VAD_CHUNK / 16_000
+    probabilities = [0.0] * 5 + [0.9] * 10 + [0.0] * 12
+    events = []
+    for i, p in enumerate(probabilities):
+        for event in detector.push(np.full(VAD_CHUNK, i, dtype=np.float32), i * chunk_s, p):
+            events.append((i, event))
+    assert isinstance(events[0][1], SpeechStarted) and events[0][0] == 5
+    index, turn = events[1]
+    assert isinstance(turn, TurnEnded)
+    assert turn.start_s == pytest.approx(5 * chunk_s) and turn.end_s == pytest.approx(15 * chunk_s)
+    assert index == 14 + 10  # 0.3 s of silence (10 chunks) after the last voiced chunk
+    assert turn.audio[0] == 3.0  # two chunks of pre-roll before chunk 5
+
+
+def test_detector_discards_a_click_shorter_than_min_speech() -> None:
+    detector = EndOfTurnDetector(TurnSettings(min_speech_s=0.25, end_silence_s=0.2))
+    events = []
+    for i, p in enumerate([0.9, 0.9] + [0.0] * 10):
+        events += detector.push(np.zeros(VAD_CHUNK, dtype=np.float32), i * 0.032, p)
+    assert [type(e) for e in events] == [SpeechStarted, SpeechDiscarded]
+
+
+async def test_turns_are_split_at_pauses_and_transcribed(
+    two_questions: Path, transcriber: FasterWhisperTranscriber
+) -> None:
+    listener = await listen(two_questions, transcriber)
+    assert len(listener.turns) == 2
+    first, second = listener.turns
+    assert first.start_s == pytest.approx(1.0, abs=0.15)
+    assert first.end_s < second.start_s
+    assert word_error_rate(SENTENCES[0], first.text) <= 0.15
+    assert word_error_rate(SENTENCES[1], second.text) <= 0.15
+    assert first.language == "en"
+
+
+async def test_word_error_rate_on_clear_speech_is_at_most_15_percent(
+    tmp_path: Path, transcriber: FasterWhisperTranscriber
+) -> None:
+    listener = await listen(conversation(tmp_path / "all.wav", SENTENCES), transcriber)
+    hypothesis = " ".join(t.text for t in listener.turns)
+    assert len(listener.turns) == len(SENTENCES)
+    assert word_error_rate(" ".join(SENTENCES), hypothesis) <= 0.15
+
+
+async def test_silence_and_noise_produce_no_turn(tmp_path: Path, transcriber: FasterWhisperTranscriber) -> None:
+    rng = np.random.default_rng(7)
+    noise = np.concatenate([np.zeros(48_000), rng.normal(0, 2_000, 48_000 * 2), np.zeros(16_000)])
+    listener = await listen(write_wav(tmp_path / "noise.wav", noise, 16_000), transcriber)
+    assert listener.turns == []
+
+
+def test_missing_device_names_the_available_ones() -> None:
+    devices = [
+        AudioDevice(0, "Built-in Microphone", "ALSA", 2, 0, 48_000.0),
+        AudioDevice(1, "Speakers", "ALSA", 0, 2, 48_000.0),
+    ]
+    with pytest.raises(AudioInputError, match=r"(?s)cannot find input device 'USB'.*Built-in Microphone") as caught:
+        resolve_input_device("USB", devices)
+    assert "Speakers" not in str(caught.value)
+    assert resolve_input_device("built-in", devices).index == 0
+    assert resolve_input_device("0", devices).index == 0
+
+
+def test_bad_input_specs_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(AudioInputError, match="neither mic"):
+        open_audio_source(str(tmp_path / "nope.wav"))
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF0000WAVEjunk")
+    source = open_audio_source(str(broken))
+
+    async def drain() -> None:
+        async for _ in source.chunks():
+            pass
+
+    with pytest.raises(AudioInputError, match="cannot open|cannot decode"):
+        asyncio.run(drain())
+
+
+# -- over a real data channel ------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def connected(service: SignalingService, token: str) -> AsyncIterator[tuple[RemotePeer, LocalPeer]]:
+    fields = {
+        "signaling": service.base_url,
+        "room": "t",
+        "token": token,
+        "ice_servers": [],
+        "ice_host_addresses": ["127.0.0.1"],
+    }
+    remote = RemotePeer(RemoteSettings.load({**fields, "width": 256, "height": 128}))
+    local = LocalPeer(LocalSettings.load({**fields, "input": "none"}), [CollectingSink()])
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(remote.run(stop)), asyncio.create_task(local.run(stop))]
+    try:
+        async with asyncio.timeout(15):
+            session = await local.wait_session()
+            await session.channel_open.wait()
+        yield remote, local
+    finally:
+        stop.set()
+        async with asyncio.timeout(15):
+            await asyncio.gather(*tasks)
+
+
+async def test_a_file_input_sends_transcripts_to_the_remote_peer(
+    signaling: SignalingService, token: str, two_questions: Path, transcriber: FasterWhisperTranscriber
+) -> None:
+    async with connected(signaling, token) as (remote, local):
+        sender = TranscriptSender(local)
+        listener = Listener(FileAudioSource(two_questions, realtime=True), transcriber, on_turn=lambda t: None)
+        sender.attach(listener)
+        async with asyncio.timeout(30):
+            await listener.run()
+            while len(remote.transcripts) < 2:
+                remote.transcript_arrived.clear()
+                await remote.transcript_arrived.wait()
+    texts = [t.text for t in remote.transcripts]
+    assert word_error_rate(" ".join(SENTENCES[:2]), " ".join(texts)) <= 0.15
+    first = remote.transcripts[0]
+    assert first.turn_id and first.language == "en" and first.sent_at is not None
+    timings = first.timings
+    assert timings.speech_start_s is not None and timings.speech_end_s is not None
+    assert timings.speech_start_s < timings.speech_end_s <= timings.asr_start_s <= timings.asr_done_s  # type: ignore[operator]
+
+
+async def test_barge_in_sends_interrupt_while_the_remote_reports_speaking(
+    signaling: SignalingService, token: str, tmp_path: Path, transcriber: FasterWhisperTranscriber
+) -> None:
+    speech = espeak(SENTENCES[2], tmp_path / "barge.wav")
+    async with connected(signaling, token) as (remote, local):
+        sender = TranscriptSender(local)
+        for session in remote.sessions.values():
+            session.send(Turn(turn_id="a1", state="speaking", text="Let me tell you a long story"))
+        async with asyncio.timeout(10):
+            await sender.turn_state_changed.wait()  # the turn message travels over the data channel
+        assert sender.avatar_speaking
+        listener = Listener(FileAudioSource(speech, realtime=True), transcriber, on_turn=lambda t: None)
+        sender.attach(listener)
+        listening = asyncio.create_task(listener.run())
+        async with asyncio.timeout(30):
+            await remote.interrupt_arrived.wait()
+            transcripts_at_interrupt = len(remote.transcripts)
+            await listening
+    assert remote.interrupts_received == 1 and sender.interrupts_sent == 1
+    assert transcripts_at_interrupt == 0  # it went out at speech start, before the turn's transcript
+    assert remote.stream.scheduler.stats.cleared == 1
+
+
+async def test_half_duplex_ignores_input_while_the_avatar_speaks(
+    signaling: SignalingService, token: str, two_questions: Path, transcriber: FasterWhisperTranscriber
+) -> None:
+    async with connected(signaling, token) as (remote, local):
+        sender = TranscriptSender(local, half_duplex=True)
+        listener = Listener(FileAudioSource(two_questions, realtime=False), transcriber, on_turn=lambda t: None)
+        sender.attach(listener)
+        sender.on_message(Turn(turn_id="a1", state="speaking"))
+        async with asyncio.timeout(30):
+            turns = await listener.run()
+    assert listener.muted and turns == [] and sender.interrupts_sent == 0
