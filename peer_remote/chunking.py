@@ -1,0 +1,92 @@
+"""Cutting streamed LLM text into clauses for TTS, so the first one reaches TTS early.
+
+A chunk ends at a sentence end (``.``, ``!``, ``?``, ``…`` followed by a space or the end), or at a
+comma, colon, semicolon or dash once the chunk is long enough. A dot never ends a chunk inside a number
+(``3.5``), after a known abbreviation (``e.g.``, ``Dr.``) or after a single-letter initial (``J. K.``); a
+comma never inside a number (``1,000``). A boundary is only decided once the next character is seen.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ABBREVIATIONS = frozenset(
+    {
+        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "inc", "ltd",
+        "co", "corp", "no", "approx", "dept", "est", "fig", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+        "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun", "a.m", "p.m", "u.s",
+        "u.k", "ave", "rd", "mt", "gen", "col", "lt", "sgt", "capt", "gov", "rev", "vol", "op", "cf", "al",
+    }
+)
+SENTENCE_END = ".!?…"
+CLAUSE_END = ",;:—–"
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    first_min_chars: int = 12  # a comma may end the first chunk once it is this long
+    min_chars: int = 40  # ... and later chunks once they are this long
+    max_chars: int = 220  # no sentence end by then: cut at the last space
+
+
+class ClauseChunker:
+    """Feed text deltas, get complete chunks; ``flush`` returns what is left at the end."""
+
+    def __init__(self, settings: ChunkingSettings | None = None) -> None:
+        self.settings = settings or ChunkingSettings()
+        self._buffer = ""
+        self._emitted = 0
+
+    def feed(self, delta: str) -> list[str]:
+        self._buffer += delta
+        chunks: list[str] = []
+        while (cut := self._find_cut()) is not None:
+            chunk, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
+            if chunk:
+                chunks.append(chunk)
+                self._emitted += 1
+        return chunks
+
+    def flush(self) -> list[str]:
+        rest, self._buffer = self._buffer.strip(), ""
+        return [rest] if rest else []
+
+    def _find_cut(self) -> int | None:
+        text = self._buffer
+        min_clause = self.settings.first_min_chars if self._emitted == 0 else self.settings.min_chars
+        for i, char in enumerate(text[:-1]):  # the last character has no follower yet
+            follower = text[i + 1]
+            if char == "\n":
+                return i + 1
+            if char in SENTENCE_END and (follower.isspace() or follower in "\"')]»"):
+                if char == "." and not self._dot_ends_sentence(text[: i + 1]):
+                    continue
+                end = i + 1
+                while end < len(text) and text[end] in "\"')]»":
+                    end += 1
+                return end
+            if char in CLAUSE_END and follower.isspace() and len(text[:i].strip()) >= min_clause:
+                if char == "," and i > 0 and text[i - 1].isdigit() and i + 1 < len(text) and text[i + 1].isdigit():
+                    continue
+                return i + 1
+        if len(text) > self.settings.max_chars:
+            space = text.rfind(" ", 0, self.settings.max_chars)
+            return space + 1 if space > 0 else self.settings.max_chars
+        return None
+
+    @staticmethod
+    def _dot_ends_sentence(before: str) -> bool:
+        if len(before) >= 2 and before[-2].isdigit():
+            # "3." at the end of "version 3." ends a sentence; "3.5" never reaches here (no space follows)
+            return True
+        match = _WORD_BEFORE.search(before)
+        if match is None:
+            return True
+        word = match.group(1).lower()
+        if word in ABBREVIATIONS or word.rstrip(".") in ABBREVIATIONS:
+            return False
+        if len(word) == 1 and match.group(1).isupper():
+            return False  # an initial: "J. K. Rowling"
+        return not re.fullmatch(r"(?:[a-z]\.)+[a-z]", word)  # "u.s.a"

@@ -1,0 +1,67 @@
+"""The persona and a bounded conversation memory, rendered for the model's chat template."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from peer_remote.llm.base import ChatMessage
+
+DEFAULT_PERSONA = (
+    "You are Alex, joining a video call as yourself. Speak naturally, in the first person, like in a meeting. "
+    "Reply briefly: one or two short sentences. Never mention being an AI or a model."
+)
+LANGUAGE_NAMES = {"en": "English", "uk": "Ukrainian"}
+
+
+@dataclass(frozen=True)
+class PersonaPrompt:
+    """Who the clone is; ``fold_system`` puts it into the first user turn (Gemma 2 rejects a system role)."""
+
+    text: str = DEFAULT_PERSONA
+    fold_system: bool = False
+
+    @staticmethod
+    def needs_folding(model_name: str) -> bool:
+        return "gemma" in model_name.lower() or "mamay" in model_name.lower()
+
+
+class Conversation:
+    """User and assistant turns, oldest dropped first to stay within ``budget_tokens``."""
+
+    def __init__(self, persona: PersonaPrompt, count_tokens: Callable[[str], int], budget_tokens: int = 1024) -> None:
+        self.persona = persona
+        self.count_tokens = count_tokens
+        self.budget_tokens = budget_tokens
+        self._turns: deque[ChatMessage] = deque()
+
+    def add_user(self, text: str) -> None:
+        self._turns.append(ChatMessage("user", text))
+
+    def add_assistant(self, text: str) -> None:
+        if text.strip():
+            self._turns.append(ChatMessage("assistant", text.strip()))
+
+    def messages(self, language: str | None = None) -> list[ChatMessage]:
+        """The prompt: persona, then as many recent turns as fit the budget, starting with a user turn."""
+        system = self.persona.text
+        if language and language in LANGUAGE_NAMES:
+            system += f" Reply in {LANGUAGE_NAMES[language]}."
+        budget = self.budget_tokens - self.count_tokens(system)
+        kept: list[ChatMessage] = []
+        for message in reversed(self._turns):
+            cost = self.count_tokens(message.content) + 4
+            if cost > budget and kept:
+                break
+            kept.append(message)
+            budget -= cost
+        kept.reverse()
+        while kept and kept[0].role != "user":
+            kept.pop(0)
+        while len(self._turns) > len(kept):
+            self._turns.popleft()  # forget what no longer fits: memory stays bounded
+        if self.persona.fold_system and kept:
+            first = kept[0]
+            return [ChatMessage("user", f"{system}\n\n{first.content}"), *kept[1:]]
+        return [ChatMessage("system", system), *kept]

