@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,6 +65,7 @@ class AVScheduler:
         self._task: asyncio.Task[None] | None = None
         self._room = asyncio.Event()
         self._generation = 0
+        self.on_sent: Callable[[str, AVChunk], None] | None = None
 
     def slot(self, index: int) -> FrameSlot:
         return FrameSlot(index, self.fps)
@@ -91,9 +93,31 @@ class AVScheduler:
         self.stats.cleared += 1
         self._room.set()
 
+    def flush_idle(self) -> int:
+        """Speech just became available: drop idle chunks rendered ahead so it starts on the next slot
+        instead of after the lookahead. Returns how many were dropped."""
+        first_free = self.current_index() + 1
+        idle = [i for i, c in self._chunks.items() if i >= first_free and not c.speaking]
+        if not idle or any(c.speaking for i, c in self._chunks.items() if i >= first_free):
+            return 0
+        for index in idle:
+            del self._chunks[index]
+        self._generation += 1  # a chunk being produced now is idle too: discard it
+        self._next_index = first_free
+        self._room.set()
+        return len(idle)
+
     @property
     def queued_s(self) -> float:
         return len(self._chunks) / self.fps
+
+    def notify_sent(self, kind: str, chunk: AVChunk) -> None:
+        """A track has just handed (the start of) ``chunk`` to the encoders."""
+        if self.on_sent is not None:
+            try:
+                self.on_sent(kind, chunk)
+            except Exception:
+                logger.exception("on_sent callback failed")
 
     def chunk_for(self, index: int) -> AVChunk | None:
         """The chunk for slot ``index`` if it was ready in time (tracks call this at the due time)."""

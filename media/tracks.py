@@ -57,6 +57,7 @@ class VideoOutputTrack(MediaStreamTrack):
         else:
             image = chunk.video
             self.last_chunk_meta = chunk.meta
+            scheduler.notify_sent("video", chunk)
         self._last = image
         # converted once here rather than once per subscriber's encoder
         frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
@@ -112,6 +113,8 @@ class AudioOutputTrack(MediaStreamTrack):
             chunk = self.scheduler.chunk_for(slot_index)
             if chunk is not None:
                 out[position - first : position - first + take] = chunk.audio[offset : offset + take]
+                if offset == 0:
+                    self.scheduler.notify_sent("audio", chunk)
             elif offset == 0 or position == first:
                 self.scheduler.stats.missed_audio += 1
             position += take

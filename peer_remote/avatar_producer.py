@@ -36,7 +36,8 @@ class AvatarProducer:
         self._ended: set[str] = set()
         self._room = asyncio.Event()
         self._room.set()
-        self.on_drained: Callable[[str], None] | None = None
+        # (turn_id, index of the slot that took its last audio, or None if nothing was left queued)
+        self.on_drained: Callable[[str, int | None], None] | None = None
 
     @property
     def queued_s(self) -> float:
@@ -55,7 +56,7 @@ class AvatarProducer:
         """No more audio will come for ``turn_id``; ``on_drained`` fires once it has all been produced."""
         self._ended.add(turn_id)
         if not any(s.turn_id == turn_id for s in self._queue):
-            self._drained(turn_id)
+            self._drained(turn_id, None)
 
     def clear(self) -> None:
         self._queue.clear()
@@ -64,7 +65,7 @@ class AvatarProducer:
         self._room.set()
         self.face.reset_speech()
 
-    def _take(self, count: int) -> tuple[np.ndarray, str | None]:
+    def _take(self, count: int, slot_index: int) -> tuple[np.ndarray, str | None]:
         out = np.zeros(count, dtype=np.int16)
         filled = 0
         turn_id = None
@@ -78,19 +79,21 @@ class AvatarProducer:
             if not head.samples.size:
                 self._queue.popleft()
                 if head.turn_id in self._ended and not any(s.turn_id == head.turn_id for s in self._queue):
-                    self._drained(head.turn_id)
+                    self._drained(head.turn_id, slot_index)
         self._queued_samples -= filled
         if self._queued_samples <= MAX_QUEUED_S * AUDIO_RATE:
             self._room.set()
         return out, (turn_id if filled else None)
 
-    def _drained(self, turn_id: str) -> None:
+    def _drained(self, turn_id: str, slot_index: int | None) -> None:
         self._ended.discard(turn_id)
         if self.on_drained is not None:
-            self.on_drained(turn_id)
+            self.on_drained(turn_id, slot_index)
 
     async def produce(self, slot: FrameSlot) -> AVChunk:
-        audio, turn_id = self._take(slot.audio_samples)
+        audio, turn_id = self._take(slot.audio_samples, slot.index)
         speaking = turn_id is not None
         image = await asyncio.get_running_loop().run_in_executor(None, self.face.render, slot, audio, speaking)
-        return AVChunk(slot=slot, video=image, audio=audio, speaking=speaking, meta={"turn_id": turn_id} if speaking else {})
+        return AVChunk(
+            slot=slot, video=image, audio=audio, speaking=speaking, meta={"turn_id": turn_id} if speaking else {}
+        )

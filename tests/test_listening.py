@@ -144,7 +144,7 @@ async def connected(service: SignalingService, token: str) -> AsyncIterator[tupl
         "ice_servers": [],
         "ice_host_addresses": ["127.0.0.1"],
     }
-    remote = RemotePeer(RemoteSettings.load({**fields, "width": 256, "height": 128}))
+    remote = RemotePeer(RemoteSettings.load({**fields, "width": 256, "height": 128, "source": "test-pattern"}))
     local = LocalPeer(LocalSettings.load({**fields, "input": "none"}), [CollectingSink()])
     stop = asyncio.Event()
     tasks = [asyncio.create_task(remote.run(stop)), asyncio.create_task(local.run(stop))]

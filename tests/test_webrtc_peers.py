@@ -33,6 +33,7 @@ def peer_fields(service: SignalingService, token: str) -> dict[str, object]:
         "token": token,
         "ice_servers": [],
         "ice_host_addresses": ["127.0.0.1"],
+        "source": "test-pattern",
     }
 
 
@@ -142,6 +143,8 @@ async def _start_remote_process(service: SignalingService, token: str, log: Path
 
     return await start_avatar(
         "remote",
+        "--source",
+        "test-pattern",
         "--signaling",
         service.base_url,
         "--room",

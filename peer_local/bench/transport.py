@@ -45,6 +45,8 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
         remote = await start_avatar(
             "remote",
             *common,
+            "--source",
+            "test-pattern",
             "--codec",
             config.codec,
             "--size",

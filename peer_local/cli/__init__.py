@@ -13,10 +13,19 @@ from peer_local.cli import (
     local_command,
     remote_command,
     signaling_command,
+    speak_commands,
     transcribe_command,
 )
 
-COMMANDS = (demo_command, signaling_command, remote_command, local_command, transcribe_command, bench_command)
+COMMANDS = (
+    demo_command,
+    signaling_command,
+    remote_command,
+    local_command,
+    transcribe_command,
+    speak_commands,
+    bench_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from media.settings import parse_size
+from peer_local.cli.common import SPEAKING_FIELDS, add_speaking_arguments, fields_of, load_settings
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +46,17 @@ def register(subparsers: Any) -> None:
     asr.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     asr.set_defaults(func=run_asr)
 
+    turn = benches.add_parser(
+        "turn",
+        help="transcript -> first audio frame out over 10 turns (LLM, TTS, face in process), with each stage",
+        description="Feed ten transcripts to the avatar's responder (the configured LLM, TTS and face; embedded CPU "
+        "defaults unless told otherwise) and time every stage up to the first audio and video frames sent.",
+    )
+    turn.add_argument("--turns", type=int, default=10, help="how many turns (default 10)")
+    turn.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    add_speaking_arguments(turn)
+    turn.set_defaults(func=run_turn)
+
 
 def _write_json(path: Path | None, result: dict[str, Any]) -> None:
     if path is not None:
@@ -58,6 +70,19 @@ def run_asr(args: argparse.Namespace) -> int:
 
     result = run(args.beam_size, args.end_silence_ms)
     print_asr_table(result)
+    _write_json(args.json, result)
+    return 0
+
+
+def run_turn(args: argparse.Namespace) -> int:
+    from peer_local.bench.turn import print_turn_table, run_turn_bench
+    from peer_remote.settings import RemoteSettings
+
+    settings = load_settings(RemoteSettings, args, "remote", fields_of(args, SPEAKING_FIELDS))
+    if settings is None:
+        return 2
+    result = asyncio.run(run_turn_bench(settings, args.turns))
+    print_turn_table(result)
     _write_json(args.json, result)
     return 0
 

@@ -113,3 +113,68 @@ def add_listening_arguments(parser: argparse.ArgumentParser, with_input: bool = 
             default=None,
             help="ignore the input while the avatar speaks (echo guard)",
         )
+
+
+SPEAKING_FIELDS = (
+    "llm",
+    "llm_gguf",
+    "llm_url",
+    "llm_model",
+    "llm_api_key",
+    "max_tokens",
+    "temperature",
+    "context_tokens",
+    "persona",
+    "persona_file",
+    "fold_system_prompt",
+    "tts",
+    "piper_voice",
+    "fish_url",
+    "fish_api_key",
+    "voice_reference",
+    "voice_reference_text",
+    "face",
+    "face_image",
+    "face_cache_dir",
+)
+
+
+def add_speaking_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the LLM -> TTS -> face path (``avatar remote``, ``say``, ``chat``)."""
+    parser.add_argument(
+        "--llm",
+        choices=["embedded", "openai"],
+        help="embedded llama.cpp (default) or an OpenAI-compatible server such as vLLM",
+    )
+    parser.add_argument(
+        "--llm-gguf", type=Path, help="embedded: GGUF model file (default: the bundled SmolLM2-135M-Instruct)"
+    )
+    parser.add_argument("--llm-url", help="openai: server base URL (default http://127.0.0.1:8000/v1)")
+    parser.add_argument("--llm-model", help="openai: model name (default MamayLM-Gemma-2-9B-IT)")
+    parser.add_argument("--llm-api-key", help="openai: API key (or AVATAR_LLM_API_KEY)")
+    parser.add_argument("--max-tokens", type=int, help="longest reply in tokens (default 96)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (default 0.7)")
+    parser.add_argument("--context-tokens", type=int, help="conversation memory budget in tokens (default 1024)")
+    parser.add_argument("--persona", help="system prompt: who the person is and how they speak")
+    parser.add_argument("--persona-file", type=Path, help="a text file with the system prompt")
+    parser.add_argument(
+        "--fold-system-prompt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="put the persona into the first user turn (default: automatic for Gemma/MamayLM, which reject a system role)",
+    )
+    parser.add_argument(
+        "--tts", choices=["piper", "fish"], help="piper with the bundled voice (default) or a Fish Speech server"
+    )
+    parser.add_argument("--piper-voice", type=Path, help="piper: an .onnx voice with its .onnx.json beside it")
+    parser.add_argument("--fish-url", help="fish: Fish Speech API server (default http://127.0.0.1:8080)")
+    parser.add_argument("--fish-api-key", help="fish: API key, if the server wants one")
+    parser.add_argument(
+        "--voice-reference", type=Path, help="fish: the person's reference clip (transcript in a .txt beside it)"
+    )
+    parser.add_argument("--voice-reference-text", help="fish: the reference clip's exact transcript")
+    parser.add_argument("--face", choices=["portrait"], help="face animator (default portrait, on the CPU)")
+    parser.add_argument("--face-image", type=Path, help="the person's photo (default: the bundled astronaut portrait)")
+    parser.add_argument(
+        "--face-cache-dir", type=Path, help="where prepared faces are cached (default: the user cache dir)"
+    )

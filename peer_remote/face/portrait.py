@@ -50,7 +50,7 @@ class FaceGeometry:
 
 
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    classifier = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / name))
+    classifier = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / name))  # type: ignore[attr-defined]
     if classifier.empty():
         raise FaceError(f"OpenCV's {name} is missing (opencv-python-headless < 5 ships it)")
     return classifier
@@ -72,17 +72,22 @@ def _fit_features(rgb: np.ndarray, face: tuple[int, int, int, int]) -> FaceGeome
     eye_w = int(w * 0.26)
     left = (x + int(w * 0.17), y + int(h * 0.28), eye_w, int(h * 0.2))
     right = (x + int(w * 0.57), y + int(h * 0.28), eye_w, int(h * 0.2))
-    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(gray[y : y + h // 2 + h // 10, x : x + w], 1.1, 5, minSize=(w // 8,) * 2)
+    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(
+        gray[y : y + h // 2 + h // 10, x : x + w], 1.1, 5, minSize=(w // 8,) * 2
+    )
     if len(eyes) >= 2:
         best = sorted(eyes, key=lambda e: -e[2])[:2]
         (ax, ay, aw, ah), (bx, by, bw, bh) = sorted(best, key=lambda e: e[0])
         left, right = (x + ax, y + ay, aw, ah), (x + bx, y + by, bw, bh)
     mouth = (x + int(w * 0.27), y + int(h * 0.7), int(w * 0.46), int(h * 0.17))
-    smiles = _cascade("haarcascade_smile.xml").detectMultiScale(gray[y + h // 2 : y + h, x : x + w], 1.5, 15, minSize=(w // 5, h // 12))
+    smiles = _cascade("haarcascade_smile.xml").detectMultiScale(
+        gray[y + h // 2 : y + h, x : x + w], 1.5, 15, minSize=(w // 5, h // 12)
+    )
     if len(smiles):
         sx, sy, sw, sh = max(smiles, key=lambda s: s[2])
         if 0.3 * w <= sw <= 0.75 * w:
             mouth = (x + sx, y + h // 2 + sy, sw, sh)
+
     def ints(box: tuple[int, ...]) -> tuple[int, int, int, int]:
         a, b, c, d = (int(v) for v in box)
         return a, b, c, d
@@ -153,7 +158,14 @@ class MouthDriver:
 class PortraitAnimator:
     """The default :class:`~peer_remote.face.base.FaceAnimator`: a living portrait on the CPU."""
 
-    def __init__(self, image_path: Path | None = None, width: int = 512, height: int = 512, cache_dir: Path | None = None, seed: int = 1) -> None:
+    def __init__(
+        self,
+        image_path: Path | None = None,
+        width: int = 512,
+        height: int = 512,
+        cache_dir: Path | None = None,
+        seed: int = 1,
+    ) -> None:
         self.image_path = image_path
         self.width = width
         self.height = height
@@ -192,7 +204,9 @@ class PortraitAnimator:
                 np.savez(tmp, portrait=self._base, geometry=json.dumps(asdict(self.geometry)))
                 tmp.replace(cached)
         self._build()
-        logger.info("portrait prepared (%s): face %s", "cache" if self.prepared_from_cache else "detected", self.geometry.face)
+        logger.info(
+            "portrait prepared (%s): face %s", "cache" if self.prepared_from_cache else "detected", self.geometry.face
+        )
 
     def _build(self) -> None:
         assert self.geometry is not None and self._base is not None
@@ -292,7 +306,9 @@ class PortraitAnimator:
             across = np.clip(1 - ((xs - cx) / (ew * 0.62)) ** 2, 0, 1)
             down = np.clip(1 - np.abs(ys - cy) / (eh * 0.55), 0, 1)
             pull = amount * eh * 0.34 * across * down
-            patch = cv2.remap(frame, xs, (ys - pull).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            patch = cv2.remap(
+                frame, xs, (ys - pull).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            )
             frame[y0:y1, x0:x1] = patch
 
     def _move_head(self, frame: np.ndarray, t: float, opening: float) -> np.ndarray:
@@ -302,5 +318,7 @@ class PortraitAnimator:
         dy = 1.0 * math.sin(2 * math.pi * 0.25 * t) + 1.2 * opening  # breathing, and a small nod with speech
         angle = 0.7 * math.sin(2 * math.pi * 0.07 * t + 0.5)
         matrix = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh), angle, 1.0 + 0.004 * math.sin(2 * math.pi * 0.25 * t))
-        matrix[:, 2] += (dx, dy)
-        return cv2.warpAffine(frame, matrix, (self.width, self.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        matrix[:, 2] += np.array([dx, dy])
+        return cv2.warpAffine(
+            frame, matrix, (self.width, self.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )

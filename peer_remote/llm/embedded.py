@@ -71,7 +71,10 @@ class LlamaCppModel:
             with self._lock:
                 try:
                     chunks = self._llama.create_chat_completion(
-                        [m.as_dict() for m in messages], stream=True, max_tokens=max_tokens, temperature=temperature,
+                        [m.as_dict() for m in messages],
+                        stream=True,
+                        max_tokens=max_tokens,
+                        temperature=temperature,
                     )
                     for chunk in chunks:
                         if stop.is_set():

@@ -42,7 +42,9 @@ class OpenAIChatModel:
         except aiohttp.ClientError as exc:
             raise LlmError(f"cannot reach the LLM server at {self.url}: {exc}") from exc
         if models and self.model not in models:
-            raise LlmError(f"the LLM server at {self.url} does not serve {self.model!r} (it serves {', '.join(map(str, models))})")
+            raise LlmError(
+                f"the LLM server at {self.url} does not serve {self.model!r} (it serves {', '.join(map(str, models))})"
+            )
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
@@ -56,7 +58,9 @@ class OpenAIChatModel:
             "temperature": temperature,
         }
         try:
-            async with self._client().post(f"{self.url}/chat/completions", json=body, headers=self._headers()) as response:
+            async with self._client().post(
+                f"{self.url}/chat/completions", json=body, headers=self._headers()
+            ) as response:
                 if response.status != 200:
                     raise LlmError(f"LLM server answered {response.status}: {(await response.text())[:300]}")
                 async for raw in response.content:

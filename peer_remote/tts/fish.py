@@ -64,7 +64,9 @@ def tts_request(text: str, reference: FishReference | None, streaming: bool = Tr
 class FishSpeechSynthesizer:
     """Streams PCM from a Fish Speech API server as it is generated."""
 
-    def __init__(self, url: str, reference: FishReference | None, api_key: str | None = None, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, url: str, reference: FishReference | None, api_key: str | None = None, timeout_s: float = 60.0
+    ) -> None:
         self.url = url.rstrip("/")
         self.reference = reference
         self.name = f"fish:{self.url}"

@@ -1,0 +1,63 @@
+"""Building the configured LLM, TTS and face backends (imports stay lazy: only what is chosen loads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+from peer_remote.conversation import DEFAULT_PERSONA, PersonaPrompt
+from peer_remote.face.base import FaceAnimator
+from peer_remote.llm.base import LanguageModel, LlmError
+from peer_remote.settings import SpeakingSettings
+from peer_remote.tts.base import Synthesizer, TtsError
+
+
+def build_llm(settings: SpeakingSettings) -> LanguageModel:
+    if settings.llm == "openai":
+        from peer_remote.llm.openai_compat import OpenAIChatModel
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return OpenAIChatModel(settings.llm_url, settings.llm_model, key)
+    from peer_remote.llm.embedded import LlamaCppModel
+
+    return LlamaCppModel(settings.llm_gguf)
+
+
+def build_persona(settings: SpeakingSettings, model_name: str) -> PersonaPrompt:
+    text = settings.persona or DEFAULT_PERSONA
+    if settings.persona_file is not None:
+        if not settings.persona_file.is_file():
+            raise LlmError(f"persona file not found: {settings.persona_file}")
+        text = settings.persona_file.read_text(encoding="utf-8").strip() or DEFAULT_PERSONA
+    fold = settings.fold_system_prompt
+    if fold is None:
+        fold = PersonaPrompt.needs_folding(model_name)
+    return PersonaPrompt(text=text, fold_system=fold)
+
+
+def build_tts(settings: SpeakingSettings) -> Synthesizer:
+    if settings.tts == "fish":
+        from peer_remote.tts.fish import FishReference, FishSpeechSynthesizer
+
+        reference = None
+        if settings.voice_reference is not None:
+            text_path = settings.voice_reference.with_suffix(".txt")
+            reference = FishReference.from_files(settings.voice_reference, text_path, settings.voice_reference_text)
+        key = settings.fish_api_key.get_secret_value() if settings.fish_api_key else None
+        return FishSpeechSynthesizer(settings.fish_url, reference, key)
+    if settings.voice_reference is not None:
+        raise TtsError("a reference voice needs --tts fish (Piper speaks only its own voice)")
+    from peer_remote.tts.piper_voice import PiperSynthesizer
+
+    return PiperSynthesizer(settings.piper_voice)
+
+
+def face_cache_dir(settings: SpeakingSettings) -> Path:
+    return settings.face_cache_dir or Path(platformdirs.user_cache_dir("avatar")) / "faces"
+
+
+def build_face(settings: SpeakingSettings, width: int, height: int) -> FaceAnimator:
+    from peer_remote.face.portrait import PortraitAnimator
+
+    return PortraitAnimator(settings.face_image, width, height, cache_dir=face_cache_dir(settings))

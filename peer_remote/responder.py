@@ -1,0 +1,184 @@
+"""Answering: one turn at a time, transcript -> streaming LLM -> clauses -> TTS -> the avatar's voice.
+
+A new transcript or an ``interrupt`` cancels the current turn (LLM stream, TTS, queued audio and
+frames) at once. Each turn reports its state (``turn``) and its timings (``metrics``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from media.frames import AVChunk
+from media.protocol import DataMessage, Metrics, Transcript, Turn
+from media.resample import Resampler48k
+from media.stream import AVStream
+from peer_remote.avatar_producer import AvatarProducer
+from peer_remote.chunking import ClauseChunker
+from peer_remote.conversation import Conversation
+from peer_remote.llm.base import LanguageModel, LlmError
+from peer_remote.tts.base import Synthesizer, TtsError
+
+logger = logging.getLogger(__name__)
+
+DONE_TIMEOUT_S = 120.0
+
+
+@dataclass
+class TurnTimeline:
+    """Milliseconds from the transcript's arrival to each stage (None: not reached)."""
+
+    turn_id: str
+    received: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        if name not in self.marks:
+            self.marks[name] = (time.monotonic() - self.received) * 1000
+
+    def values(self) -> dict[str, float]:
+        return {"transcript_received_ms": 0.0, **{k: round(v, 1) for k, v in self.marks.items()}}
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    max_tokens: int = 96
+    temperature: float = 0.7
+
+
+class Responder:
+    """Turns transcripts into speech on the avatar's stream; ``broadcast`` sends turn and metrics messages."""
+
+    def __init__(
+        self,
+        llm: LanguageModel,
+        tts: Synthesizer,
+        conversation: Conversation,
+        producer: AvatarProducer,
+        stream: AVStream,
+        broadcast: Callable[[DataMessage], None],
+        settings: ReplySettings | None = None,
+    ) -> None:
+        self.llm = llm
+        self.tts = tts
+        self.conversation = conversation
+        self.producer = producer
+        self.stream = stream
+        self.broadcast = broadcast
+        self.settings = settings or ReplySettings()
+        self.timelines: list[TurnTimeline] = []
+        self.turn_finished = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._current: TurnTimeline | None = None
+        self._drained: dict[str, asyncio.Future[int]] = {}
+        producer.on_drained = self._on_drained
+        stream.scheduler.on_sent = self._on_sent
+
+    async def load(self) -> None:
+        """Load the models before the first turn."""
+        await self.llm.load()
+        await self.tts.load()
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def on_transcript(self, transcript: Transcript) -> None:
+        await self.cancel("a new transcript arrived")
+        timeline = TurnTimeline(transcript.turn_id)
+        self._current = timeline
+        self.timelines.append(timeline)
+        self.turn_finished.clear()
+        self._task = asyncio.create_task(self._respond(transcript, timeline), name=f"turn-{transcript.turn_id}")
+
+    async def interrupt(self) -> None:
+        await self.cancel("interrupted")
+
+    async def cancel(self, reason: str) -> None:
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        logger.info("turn %s cancelled: %s", self._current.turn_id if self._current else "?", reason)
+        self.stream.interrupt()  # flush queued audio and frames: the next slot is idle
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def close(self) -> None:
+        await self.cancel("shutting down")
+
+    def _on_sent(self, kind: str, chunk: AVChunk) -> None:
+        turn_id = chunk.meta.get("turn_id")
+        timeline = self._current
+        if not turn_id or timeline is None or timeline.turn_id != turn_id:
+            return
+        if kind == "audio" and "first_audio_frame_sent_ms" not in timeline.marks:
+            timeline.mark("first_audio_frame_sent_ms")
+            self.broadcast(Turn(turn_id=str(turn_id), state="speaking"))
+        elif kind == "video":
+            timeline.mark("first_speaking_video_frame_sent_ms")
+
+    def _on_drained(self, turn_id: str, slot_index: int | None) -> None:
+        future = self._drained.get(turn_id)
+        if future is not None and not future.done():
+            future.set_result(slot_index if slot_index is not None else self.stream.scheduler.current_index())
+
+    async def _wait_played(self, drained: asyncio.Future[int]) -> None:
+        """Until the slot that took the turn's last audio has been sent."""
+        last_slot = await drained
+        scheduler = self.stream.scheduler
+        await scheduler.clock.sleep_until((last_slot + 1) / scheduler.fps)
+
+    async def _respond(self, transcript: Transcript, timeline: TurnTimeline) -> None:
+        turn_id = transcript.turn_id
+        self.broadcast(Turn(turn_id=turn_id, state="thinking", text=transcript.text))
+        self.conversation.add_user(transcript.text)
+        said: list[str] = []
+        drained: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._drained[turn_id] = drained
+        try:
+            chunker = ClauseChunker()
+            resampler = Resampler48k(self.tts.sample_rate)
+            messages = self.conversation.messages(transcript.language)
+            async for delta in self.llm.stream(messages, self.settings.max_tokens, self.settings.temperature):
+                timeline.mark("llm_first_token_ms")
+                for clause in chunker.feed(delta):
+                    await self._speak(turn_id, clause, timeline, resampler)
+                    said.append(clause)
+            for clause in chunker.flush():
+                await self._speak(turn_id, clause, timeline, resampler)
+                said.append(clause)
+            tail = resampler.flush()
+            if tail.size:
+                await self.producer.enqueue(turn_id, tail)
+            self.producer.finish(turn_id)
+            async with asyncio.timeout(DONE_TIMEOUT_S):
+                await self._wait_played(drained)
+        except (LlmError, TtsError) as exc:
+            logger.error("turn %s failed: %s", turn_id, exc)
+        finally:
+            self._drained.pop(turn_id, None)
+            text = " ".join(said)
+            self.conversation.add_assistant(text)
+            self.broadcast(Turn(turn_id=turn_id, state="done", text=text))
+            self.broadcast(Metrics(turn_id=turn_id, values=timeline.values()))
+            logger.info(
+                "turn %s: %s | %r",
+                turn_id,
+                ", ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in timeline.values().items() if v),
+                text[:80],
+            )
+            self.turn_finished.set()
+
+    async def _speak(self, turn_id: str, clause: str, timeline: TurnTimeline, resampler: Resampler48k) -> None:
+        timeline.mark("first_chunk_ready_ms")
+        async for block in self.tts.synthesize(clause):
+            first = "tts_first_audio_ms" not in timeline.marks
+            timeline.mark("tts_first_audio_ms")
+            await self.producer.enqueue(turn_id, resampler.convert(block))
+            if first:
+                self.stream.scheduler.flush_idle()
