@@ -28,7 +28,13 @@ QUESTIONS = [
     "Do you have any questions for us?",
     "Thanks, shall we wrap up?",
 ]
-STAGES = ("llm_first_token_ms", "first_chunk_ready_ms", "tts_first_audio_ms", "first_audio_frame_sent_ms", "first_speaking_video_frame_sent_ms")
+STAGES = (
+    "llm_first_token_ms",
+    "first_chunk_ready_ms",
+    "tts_first_audio_ms",
+    "first_audio_frame_sent_ms",
+    "first_speaking_video_frame_sent_ms",
+)
 
 
 async def _drain(track: Any) -> None:
@@ -45,8 +51,13 @@ async def run_turn_bench(settings: RemoteSettings, turns: int = 10) -> dict[str,
     llm = build_llm(settings)
     sent: list[DataMessage] = []
     responder = Responder(
-        llm, build_tts(settings), Conversation(build_persona(settings, llm.name), llm.count_tokens, settings.context_tokens),
-        producer, stream, sent.append, ReplySettings(settings.max_tokens, settings.temperature),
+        llm,
+        build_tts(settings),
+        Conversation(build_persona(settings, llm.name), llm.count_tokens, settings.context_tokens),
+        producer,
+        stream,
+        sent.append,
+        ReplySettings(settings.max_tokens, settings.temperature),
     )
     await asyncio.get_running_loop().run_in_executor(None, producer.face.prepare)
     await responder.load()
@@ -71,7 +82,9 @@ async def run_turn_bench(settings: RemoteSettings, turns: int = 10) -> dict[str,
         "llm": llm.name,
         "tts": responder.tts.name,
         "face": producer.face.name,
-        "transcript_to_first_audio_ms": summary_ms([v["first_audio_frame_sent_ms"] for v in values if "first_audio_frame_sent_ms" in v]),
+        "transcript_to_first_audio_ms": summary_ms(
+            [v["first_audio_frame_sent_ms"] for v in values if "first_audio_frame_sent_ms" in v]
+        ),
         "stages_ms": {stage: summary_ms([v[stage] for v in values if stage in v]) for stage in STAGES},
         "per_turn": values,
     }
@@ -81,7 +94,9 @@ async def run_turn_bench(settings: RemoteSettings, turns: int = 10) -> dict[str,
 def print_turn_table(result: dict[str, Any]) -> None:
     print(f"{result['turns']} turns: {result['llm']} -> {result['tts']} -> {result['face']}")
     rows = [("transcript -> first audio frame", result["transcript_to_first_audio_ms"])]
-    rows += [(f"  {name.removesuffix('_ms').replace('_', ' ')}", summary) for name, summary in result["stages_ms"].items()]
+    rows += [
+        (f"  {name.removesuffix('_ms').replace('_', ' ')}", summary) for name, summary in result["stages_ms"].items()
+    ]
     width = max(len(name) for name, _ in rows)
     print(f"{'stage (ms after transcript)':<{width}}  p50     p95")
     for name, summary in rows:

@@ -107,7 +107,9 @@ def run_chat(args: argparse.Namespace) -> int:
             total = time.perf_counter() - started
             conversation.add_assistant("".join(reply))
             tokens = llm.count_tokens("".join(reply))
-            print(f"\n  [first token {1000 * (first or total):.0f} ms, total {1000 * total:.0f} ms, ~{tokens / max(total, 1e-6):.0f} tokens/s]")
+            print(
+                f"\n  [first token {1000 * (first or total):.0f} ms, total {1000 * total:.0f} ms, ~{tokens / max(total, 1e-6):.0f} tokens/s]"
+            )
 
     try:
         asyncio.run(repl())

@@ -1,0 +1,89 @@
+"""The clause chunker: early first chunk, no cuts inside numbers, abbreviations or initials."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peer_remote.chunking import ChunkingSettings, ClauseChunker
+
+
+def chunk(text: str, pieces: list[int] | None = None) -> list[str]:
+    chunker = ClauseChunker()
+    out: list[str] = []
+    if pieces is None:
+        for char in text:
+            out += chunker.feed(char)
+    else:
+        position = 0
+        for size in pieces:
+            out += chunker.feed(text[position : position + size])
+            position += size
+        out += chunker.feed(text[position:])
+    return out + chunker.flush()
+
+
+def test_sentences_are_cut_at_their_ends() -> None:
+    assert chunk("Hello there. How are you? Fine!") == ["Hello there.", "How are you?", "Fine!"]
+
+
+def test_a_boundary_waits_for_the_next_character() -> None:
+    chunker = ClauseChunker()
+    assert chunker.feed("It costs 3.") == []  # "3." might be "3.5"
+    assert chunker.feed("5 dollars. Next") == ["It costs 3.5 dollars."]
+    assert chunker.flush() == ["Next"]
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Version 2.0 is out now. Try it.", ["Version 2.0 is out now.", "Try it."]),
+        ("Ask Dr. Smith about it. Then call.", ["Ask Dr. Smith about it.", "Then call."]),
+        ("Bring snacks e.g. fruit or nuts. Thanks.", ["Bring snacks e.g. fruit or nuts.", "Thanks."]),
+        ("I met J. K. Rowling once. Really.", ["I met J. K. Rowling once.", "Really."]),
+        ("We start at 9 a.m. sharp tomorrow. Okay?", ["We start at 9 a.m. sharp tomorrow.", "Okay?"]),
+        ("It is in the U.S.A. now. Good.", ["It is in the U.S.A. now.", "Good."]),
+        ("We sold 1,000 units, which is great. Yes.", ["We sold 1,000 units,", "which is great.", "Yes."]),
+        ("Pay 1,500 now. Then 2,000.", ["Pay 1,500 now.", "Then 2,000."]),
+        ('He said "go home." Then left.', ['He said "go home."', "Then left."]),
+        ("Wait... what? No.", ["Wait...", "what?", "No."]),
+        ("First line\nSecond line", ["First line", "Second line"]),
+    ],
+)
+def test_no_cuts_inside_numbers_abbreviations_or_initials(text: str, expected: list[str]) -> None:
+    assert chunk(text) == expected
+
+
+def test_the_first_chunk_may_end_at_a_comma_once_long_enough() -> None:
+    text = "Well, that sounds like a plan, and I think we should also invite the design team next week."
+    chunks = chunk(text)
+    assert chunks[0] == "Well, that sounds like a plan,"  # "Well," alone is too short
+    assert "".join(chunks).replace(" ", "") == text.replace(" ", "")
+
+
+def test_later_clauses_need_more_text_before_a_comma_cut() -> None:
+    text = "Sure. Yes, we can, and we will, of course, do it together with the whole team, as planned."
+    chunks = chunk(text)
+    assert chunks[0] == "Sure."
+    assert chunks[1] == "Yes, we can, and we will, of course, do it together with the whole team,"
+    assert chunks[2] == "as planned."
+
+
+def test_text_without_punctuation_is_cut_at_a_space_before_max_chars() -> None:
+    chunker = ClauseChunker(ChunkingSettings(max_chars=30))
+    chunks = chunker.feed("word " * 20) + chunker.flush()
+    assert all(len(c) <= 30 for c in chunks) and all(not c.endswith("wor") for c in chunks)
+    assert " ".join(chunks).split() == ["word"] * 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("abc XY.,!?:;'3\n")), max_size=200),
+    pieces=st.lists(st.integers(min_value=1, max_value=12), max_size=40),
+)
+def test_how_the_stream_is_split_never_changes_the_chunks_or_loses_text(text: str, pieces: list[int]) -> None:
+    by_char = chunk(text)
+    by_pieces = chunk(text, pieces)
+    assert by_char == by_pieces
+    assert "".join(by_char).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
