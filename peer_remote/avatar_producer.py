@@ -49,6 +49,9 @@ class AvatarProducer:
             self._room.clear()
             await self._room.wait()
         if samples.size:
+            observe = getattr(self.face, "observe_speech", None)
+            if observe is not None:  # animators that need the audio ahead of time (MuseTalk)
+                await asyncio.get_running_loop().run_in_executor(None, observe, samples)
             self._queue.append(_Speech(turn_id, samples.astype(np.int16, copy=False)))
             self._queued_samples += samples.size
 

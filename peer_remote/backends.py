@@ -58,6 +58,12 @@ def face_cache_dir(settings: SpeakingSettings) -> Path:
 
 
 def build_face(settings: SpeakingSettings, width: int, height: int) -> FaceAnimator:
+    if settings.face == "musetalk":
+        from peer_remote.face.musetalk import MuseTalkAnimator
+
+        return MuseTalkAnimator(
+            settings.musetalk_models, settings.face_image, width, height, settings.face_device, face_cache_dir(settings)
+        )
     from peer_remote.face.portrait import PortraitAnimator
 
     return PortraitAnimator(settings.face_image, width, height, cache_dir=face_cache_dir(settings))

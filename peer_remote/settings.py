@@ -31,7 +31,9 @@ class SpeakingSettings(PeerSettings):
     fish_api_key: SecretStr | None = None
     voice_reference: Path | None = None  # fish: the person's reference clip
     voice_reference_text: str | None = None  # ... and its exact transcript (or voice_reference with .txt beside it)
-    face: Literal["portrait"] = "portrait"
+    face: Literal["portrait", "musetalk"] = "portrait"
+    musetalk_models: Path = Path("/models")  # musetalk: the directory container/ fills
+    face_device: str = "cuda"  # musetalk: cuda (fp16) or cpu (fp32)
     face_image: Path | None = None  # default: scikit-image's astronaut photo
     face_cache_dir: Path | None = None
 

@@ -46,6 +46,19 @@ def register(subparsers: Any) -> None:
     asr.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     asr.set_defaults(func=run_asr)
 
+    face = benches.add_parser(
+        "face",
+        help="portrait render capacity at 512x512 and CPU share; MuseTalk per-frame stage times",
+        description="Render 500 portrait frames (fps = capacity, not the paced rate) and run MuseTalk's loop "
+        "(tiny random models on the CPU unless --musetalk-models points at real ones).",
+    )
+    face.add_argument(
+        "--musetalk-models", type=Path, help="real MuseTalk models directory (default: tiny random models)"
+    )
+    face.add_argument("--device", default="cpu", help="device for MuseTalk (default cpu)")
+    face.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    face.set_defaults(func=run_face)
+
     turn = benches.add_parser(
         "turn",
         help="transcript -> first audio frame out over 10 turns (LLM, TTS, face in process), with each stage",
@@ -70,6 +83,15 @@ def run_asr(args: argparse.Namespace) -> int:
 
     result = run(args.beam_size, args.end_silence_ms)
     print_asr_table(result)
+    _write_json(args.json, result)
+    return 0
+
+
+def run_face(args: argparse.Namespace) -> int:
+    from peer_local.bench.face import print_face_table, run_face_bench
+
+    result = run_face_bench(args.musetalk_models, args.device)
+    print_face_table(result)
     _write_json(args.json, result)
     return 0
 

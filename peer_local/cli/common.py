@@ -136,6 +136,8 @@ SPEAKING_FIELDS = (
     "face",
     "face_image",
     "face_cache_dir",
+    "musetalk_models",
+    "face_device",
 )
 
 
@@ -173,7 +175,13 @@ def add_speaking_arguments(parser: argparse.ArgumentParser) -> None:
         "--voice-reference", type=Path, help="fish: the person's reference clip (transcript in a .txt beside it)"
     )
     parser.add_argument("--voice-reference-text", help="fish: the reference clip's exact transcript")
-    parser.add_argument("--face", choices=["portrait"], help="face animator (default portrait, on the CPU)")
+    parser.add_argument(
+        "--face", choices=["portrait", "musetalk"], help="face animator: portrait (default, CPU) or musetalk (GPU)"
+    )
+    parser.add_argument(
+        "--musetalk-models", type=Path, help="musetalk: models directory (default /models, filled by container/)"
+    )
+    parser.add_argument("--face-device", help="musetalk: cuda (default, fp16) or cpu")
     parser.add_argument("--face-image", type=Path, help="the person's photo (default: the bundled astronaut portrait)")
     parser.add_argument(
         "--face-cache-dir", type=Path, help="where prepared faces are cached (default: the user cache dir)"

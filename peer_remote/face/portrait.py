@@ -165,7 +165,9 @@ class PortraitAnimator:
         height: int = 512,
         cache_dir: Path | None = None,
         seed: int = 1,
+        head_motion: bool = True,
     ) -> None:
+        self.head_motion = head_motion
         self.image_path = image_path
         self.width = width
         self.height = height
@@ -264,7 +266,8 @@ class PortraitAnimator:
         blink = self._blink_amount(t)
         if blink > 0.02:
             self._close_eyes(frame, blink)
-        return self._move_head(frame, t, opening)
+        assert self.geometry is not None
+        return apply_head_motion(frame, t, self.geometry.face, opening) if self.head_motion else frame
 
     def _open_mouth(self, frame: np.ndarray, opening: float, width: float) -> None:
         assert self._base is not None
@@ -311,14 +314,15 @@ class PortraitAnimator:
             )
             frame[y0:y1, x0:x1] = patch
 
-    def _move_head(self, frame: np.ndarray, t: float, opening: float) -> np.ndarray:
-        assert self.geometry is not None
-        fx, fy, fw, fh = self.geometry.face
-        dx = 1.6 * math.sin(2 * math.pi * 0.11 * t) + 0.8 * math.sin(2 * math.pi * 0.23 * t + 1.0)
-        dy = 1.0 * math.sin(2 * math.pi * 0.25 * t) + 1.2 * opening  # breathing, and a small nod with speech
-        angle = 0.7 * math.sin(2 * math.pi * 0.07 * t + 0.5)
-        matrix = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh), angle, 1.0 + 0.004 * math.sin(2 * math.pi * 0.25 * t))
-        matrix[:, 2] += np.array([dx, dy])
-        return cv2.warpAffine(
-            frame, matrix, (self.width, self.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-        )
+
+def apply_head_motion(frame: np.ndarray, t: float, face: tuple[int, int, int, int], opening: float = 0.0) -> np.ndarray:
+    """Small sway, tilt and breathing (and a slight nod with speech), pivoting at the chin; edges reflect,
+    so no border ever shows."""
+    fx, fy, fw, fh = face
+    height, width = frame.shape[:2]
+    dx = 1.6 * math.sin(2 * math.pi * 0.11 * t) + 0.8 * math.sin(2 * math.pi * 0.23 * t + 1.0)
+    dy = 1.0 * math.sin(2 * math.pi * 0.25 * t) + 1.2 * opening
+    angle = 0.7 * math.sin(2 * math.pi * 0.07 * t + 0.5)
+    matrix = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh), angle, 1.0 + 0.004 * math.sin(2 * math.pi * 0.25 * t))
+    matrix[:, 2] += np.array([dx, dy])
+    return cv2.warpAffine(frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

@@ -1,0 +1,106 @@
+"""MuseTalk's loop on the CPU with tiny randomly initialised networks of the same architectures, in the real
+layout: the same code loads the real MuseTalk 1.5 files on the GPU box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from media.frames import FrameSlot
+from peer_remote.face.base import FaceError
+from peer_remote.face.musetalk import MuseTalkAnimator, frame_windows
+from peer_remote.face.musetalk_models import load_models, write_tiny_models
+
+pytestmark = pytest.mark.slow
+
+SPEECH = (np.sin(np.arange(72_000) / 48_000 * 2 * np.pi * 250) * 12_000).astype(np.int16)  # 1.5 s
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_models(tmp_path_factory.mktemp("musetalk") / "models")
+
+
+@pytest.fixture
+def animator(models_dir: Path, tmp_path: Path) -> MuseTalkAnimator:
+    face = MuseTalkAnimator(models_dir, device="cpu", cache_dir=tmp_path, batch_size=4)
+    face.prepare()
+    return face
+
+
+def test_models_load_from_the_real_layout_with_the_right_shapes_and_dtypes(models_dir: Path) -> None:
+    models = load_models(models_dir, device="cpu")
+    assert models.unet.config.in_channels == 8 and models.unet.config.out_channels == 4
+    assert models.unet.config.cross_attention_dim == models.whisper_encoder.config.d_model == 384
+    assert next(models.unet.parameters()).dtype == torch.float32  # fp16 is for CUDA
+    latents = torch.zeros(2, 8, 32, 32)
+    tokens = torch.zeros(2, 10 * (models.whisper_encoder.config.encoder_layers + 1), 384)
+    with torch.inference_mode():
+        out = models.unet(latents, torch.zeros(2, dtype=torch.long), encoder_hidden_states=tokens).sample
+        image = models.vae.decode(out / models.latent_scale).sample
+    assert out.shape == (2, 4, 32, 32) and image.shape == (2, 3, 256, 256)
+
+
+def test_audio_tokens_follow_the_audio_one_window_per_frame(animator: MuseTalkAnimator) -> None:
+    animator.observe_speech(SPEECH[:48_000])
+    assert len(animator._features) == 25  # 1 s at 25 fps
+    animator.observe_speech(SPEECH[48_000:49_000])  # less than a frame: carried over
+    assert len(animator._features) == 25
+    animator.observe_speech(SPEECH[49_000:])
+    assert len(animator._features) == 37  # 1.5 s -> 37 whole frames
+    layers = animator.models.whisper_encoder.config.encoder_layers + 1  # type: ignore[union-attr]
+    assert animator._features[0].shape == (10 * layers, 384) and animator._features[0].dtype == np.float32
+
+
+def test_frame_windows_centre_on_each_frame_and_clamp_at_the_edges() -> None:
+    hidden = np.arange(100, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), dtype=np.float32)
+    windows = frame_windows(hidden, frames=50, fps=25)
+    assert windows.shape == (50, 20, 3)
+    assert windows[10, ::2, 0].tolist() == list(range(16, 26))  # frame 10 = feature 20, from -4 to +5
+    assert windows[0, ::2, 0].min() == 0 and windows[49, ::2, 0].max() == 99
+
+
+def test_only_the_lower_face_changes(animator: MuseTalkAnimator) -> None:
+    animator.observe_speech(SPEECH[:9_600])
+    frames = animator.render_batch(np.stack(list(animator._features)))
+    assert len(frames) == 5 and frames[0].shape == (512, 512, 3) and frames[0].dtype == np.uint8
+    base = animator._base
+    assert base is not None and animator._box is not None and animator._mask is not None
+    changed = np.any(frames[0] != base, axis=2)
+    x0, y0, x1, y1 = animator._box
+    outside = changed.copy()
+    outside[y0:y1, x0:x1] = False
+    assert not outside.any()  # nothing outside the crop is touched
+    inside = changed[y0:y1, x0:x1]
+    weight = animator._mask[..., 0]
+    assert inside[weight > 0.5].mean() > 0.5  # the mouth area is repainted
+    assert not inside[weight == 0].any()  # and nothing where the blend mask is empty
+    assert animator.times.frames == 5 and animator.times.per_frame()["unet"] > 0
+
+
+def test_render_plays_speaking_frames_in_order_and_idles_otherwise(animator: MuseTalkAnimator) -> None:
+    animator.observe_speech(SPEECH[:19_200])  # 10 frames
+    speaking = [animator.render(FrameSlot(i, 25), SPEECH[i * 1920 : (i + 1) * 1920], True) for i in range(10)]
+    assert animator.times.frames == 10 and not animator._features
+    idle = animator.render(FrameSlot(10, 25), np.zeros(1920, dtype=np.int16), False)
+    assert all(f.shape == idle.shape for f in speaking)
+    animator.observe_speech(SPEECH[:19_200])
+    animator.reset_speech()  # an interruption drops what was queued
+    assert not animator._features and not animator._ready
+
+
+def test_preparation_cache_is_reused(models_dir: Path, tmp_path: Path) -> None:
+    first = MuseTalkAnimator(models_dir, device="cpu", cache_dir=tmp_path)
+    first.prepare()
+    second = MuseTalkAnimator(models_dir, device="cpu", cache_dir=tmp_path)
+    second.prepare()
+    assert not first.prepared_from_cache and second.prepared_from_cache
+    assert torch.equal(first._latents, second._latents) and first._box == second._box
+
+
+def test_missing_models_are_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FaceError, match=r"MuseTalk models missing in .*unet\.pth"):
+        MuseTalkAnimator(tmp_path, device="cpu").prepare()
