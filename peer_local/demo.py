@@ -10,9 +10,12 @@ from pathlib import Path
 
 from pydantic import Field
 
+from peer_local.listener import Listener
+from peer_local.runner import build_listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.sinks import MediaSink, NullSink, RecorderSink
+from peer_local.transcript_sender import TranscriptSender
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.auth import generate_token
@@ -28,6 +31,9 @@ class DemoSettings(AvatarSettings):
     """Settings of ``avatar demo``."""
 
     port: int = Field(8080, ge=0, le=65535)
+    input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
+    face_image: Path | None = None
+    persona: str | None = None
     record: Path | None = None
     duration_s: float | None = Field(None, gt=0)
     open_browser: bool = True
@@ -53,11 +59,18 @@ class Demo:
                 "ice_servers": [],
                 "ice_host_addresses": ["127.0.0.1"],
             }
-            remote = RemotePeer(RemoteSettings.load(peer))
+            remote = RemotePeer(
+                RemoteSettings.load({**peer, "face_image": self.settings.face_image, "persona": self.settings.persona})
+            )
             sinks: list[MediaSink] = [NullSink()]
             if self.settings.record:
                 sinks.append(RecorderSink(self.settings.record))
-            local = LocalPeer(LocalSettings.load(peer), sinks)
+            local_settings = LocalSettings.load({**peer, "input": self.settings.input})
+            local = LocalPeer(local_settings, sinks)
+            sender = TranscriptSender(local, half_duplex=local_settings.half_duplex)
+            listener = build_listener(local_settings, explicit_input=self.settings.input != "mic")
+            if listener is not None:
+                sender.attach(listener)
             self.url = join_url(service.base_url, DEMO_ROOM, self.token)
             print(f"avatar demo running. Preview page: {self.url}", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
@@ -68,6 +81,8 @@ class Demo:
                 asyncio.create_task(remote.run(stop), name="demo-remote"),
                 asyncio.create_task(local.run(stop), name="demo-local"),
             ]
+            if listener is not None:
+                tasks.append(asyncio.create_task(self._listen(listener, remote), name="demo-listener"))
             timer = asyncio.create_task(self._stop_after(stop, local), name="demo-timer")
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -78,10 +93,23 @@ class Demo:
                 timer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await timer
-                await asyncio.gather(*tasks, return_exceptions=True)
+                peers, helpers = tasks[:2], tasks[2:]
+                for task in helpers:
+                    task.cancel()
+                try:
+                    async with asyncio.timeout(20):
+                        await asyncio.gather(*peers, *helpers, return_exceptions=True)
+                except TimeoutError:
+                    logger.error("the peers did not stop within 20 s")
                 for sink in sinks:
                     await sink.close()
         print("avatar demo stopped.", flush=True)
+
+    async def _listen(self, listener: Listener, remote: RemotePeer) -> None:
+        """Start hearing once the avatar is ready, so nothing said is lost to model loading."""
+        await remote.connected.wait()
+        await listener.run()
+        await asyncio.Event().wait()  # the input ended (a file): keep the demo running until stopped
 
     async def _stop_after(self, stop: asyncio.Event, local: LocalPeer) -> None:
         if self.settings.duration_s is None:

@@ -122,6 +122,8 @@ class ClauseChunker:
                 end = i + 1
                 while end < len(text) and text[end] in "\"')]»":
                     end += 1
+                if end == len(text):
+                    return None  # more closing quotes may follow: decide when the next character comes
                 return end
             if char in CLAUSE_END and follower.isspace() and len(text[:i].strip()) >= min_clause:
                 if char == "," and i > 0 and text[i - 1].isdigit() and i + 1 < len(text) and text[i + 1].isdigit():

@@ -21,6 +21,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--port", type=int, help="signaling/preview port on 127.0.0.1 (default 8080; 0 picks a free one)"
     )
+    parser.add_argument(
+        "--input", help="what the clone listens to: mic (default), mic:NAME|INDEX, loopback, a FILE, or none"
+    )
+    parser.add_argument("--face-image", type=Path, help="photo of the person (default: the bundled astronaut portrait)")
+    parser.add_argument("--persona", help="system prompt: who the person is and how they speak")
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record what the local peer receives")
     parser.add_argument("--duration", type=float, dest="duration_s", metavar="S", help="stop after S seconds of media")
     parser.add_argument(
@@ -33,12 +38,20 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from peer_local.demo import Demo, DemoSettings
 
-    fields = {k: getattr(args, k) for k in ("port", "record", "duration_s", "open_browser")}
+    fields = {
+        k: getattr(args, k) for k in ("port", "input", "face_image", "persona", "record", "duration_s", "open_browser")
+    }
     settings = load_settings(DemoSettings, args, "demo", fields)
     if settings is None:
         return 2
+    from peer_local.asr import AsrError
+    from peer_local.audio_input import AudioInputError
+
     try:
         asyncio.run(Demo(settings).run())
+    except (AudioInputError, AsrError) as exc:
+        print(f"avatar demo: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"avatar demo: {exc.strerror or exc} (is port {settings.port} in use? try --port 0)", file=sys.stderr)
         return 1
