@@ -1,0 +1,189 @@
+"""The clone's voice as a microphone: sounddevice output at 48 kHz into a virtual cable or null sink.
+
+A small jitter buffer sits between the network (RTP clock) and the sound card (its own clock). It holds
+about ``target_ms``; when the card drifts, the fill is steered back by dropping or repeating one sample at a
+time, spread out, so there are no clicks and the delay cannot grow over an hour. An empty buffer plays
+silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import deque
+from typing import Any
+
+import av
+import numpy as np
+
+from media.audio import mono_int16
+from media.frames import AUDIO_RATE
+from peer_local.audio_input.base import AudioInputError
+from peer_local.audio_input.devices import AudioDevice, list_devices, load_sounddevice
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOWS_DEVICE = "CABLE Input (VB-Audio Virtual Cable)"
+DEFAULT_LINUX_SINK = "avatar_mic"
+BLOCK = 480  # 10 ms
+
+
+def default_mic_device() -> str:
+    return DEFAULT_WINDOWS_DEVICE if sys.platform == "win32" else DEFAULT_LINUX_SINK
+
+
+class JitterBuffer:
+    """Thread-safe int16 FIFO with steady, click-free drift correction toward ``target`` samples."""
+
+    def __init__(self, target_ms: float = 60.0, max_ms: float = 400.0) -> None:
+        self.target = int(AUDIO_RATE * target_ms / 1000)
+        self.max = int(AUDIO_RATE * max_ms / 1000)
+        self._chunks: deque[np.ndarray] = deque()
+        self._fill = 0
+        self._lock = threading.Lock()
+        self._primed = False
+        self._average = float(self.target)
+        self.underruns = 0
+        self.dropped = 0
+        self.adjusted = 0
+
+    @property
+    def fill(self) -> int:
+        return self._fill
+
+    def push(self, samples: np.ndarray) -> None:
+        with self._lock:
+            self._chunks.append(samples.astype(np.int16, copy=False))
+            self._fill += samples.size
+            while self._fill > self.max:  # far behind (a stall): drop the oldest, stay near real time
+                old = self._chunks.popleft()
+                self._fill -= old.size
+                self.dropped += old.size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._chunks.clear()
+            self._fill = 0
+            self._primed = False
+
+    def _take(self, count: int) -> np.ndarray:
+        out = np.zeros(count, dtype=np.int16)
+        filled = 0
+        while filled < count and self._chunks:
+            head = self._chunks[0]
+            take = min(count - filled, head.size)
+            out[filled : filled + take] = head[:take]
+            filled += take
+            if take == head.size:
+                self._chunks.popleft()
+            else:
+                self._chunks[0] = head[take:]
+        self._fill -= filled
+        return out[:filled]
+
+    def pull(self, count: int) -> np.ndarray:
+        """``count`` samples for the sound card (silence where there is nothing)."""
+        with self._lock:
+            if not self._primed:
+                if self._fill < self.target:
+                    return np.zeros(count, dtype=np.int16)
+                self._primed = True
+            # steer on the average fill: arrivals and card pulls are bursty, the drift is slow
+            self._average = 0.98 * self._average + 0.02 * self._fill
+            error = self._average - self.target
+            # steer by one sample per 10 ms block at most: 0.2 % speed change, inaudible
+            want = count + (1 if error > self.target // 2 else -1 if error < -self.target // 2 else 0)
+            data = self._take(max(0, want))
+            if data.size < want:
+                self.underruns += 1
+                self._primed = self._fill > 0
+                return np.concatenate([data, np.zeros(count - min(count, data.size), dtype=np.int16)])[:count]
+            if want != count:
+                self.adjusted += 1
+                # resample the block to exactly ``count`` samples (drops or repeats one, spread smoothly)
+                positions = np.linspace(0, want - 1, count)
+                data = np.interp(positions, np.arange(want), data.astype(np.float32)).astype(np.int16)
+            return data
+
+
+def find_output_device(name: str, devices: list[AudioDevice] | None = None) -> AudioDevice:
+    devices = devices if devices is not None else list_devices()
+    outputs = [d for d in devices if d.max_output_channels > 0]
+    match = next((d for d in outputs if d.name == name), None) or next(
+        (d for d in outputs if name.lower() in d.name.lower()), None
+    )
+    if match is None:
+        listing = "\n  ".join(d.describe() for d in outputs) or "(none)"
+        fix = (
+            "install VB-Audio Virtual Cable (https://vb-audio.com/Cable/) and pick 'CABLE Output' as the microphone "
+            "in the meeting app"
+            if sys.platform == "win32"
+            else "create a null sink: pactl load-module module-null-sink sink_name=avatar_mic, then pick "
+            "'Monitor of avatar_mic' as the microphone in the meeting app"
+        )
+        raise AudioInputError(
+            f"no output device {name!r}; {fix}; or run with --mic-out none. Output devices:\n  {listing}"
+        )
+    return match
+
+
+class VirtualMicSink:
+    """Plays the avatar's audio into an output device; silence when the avatar is silent or gone."""
+
+    def __init__(self, device: AudioDevice | None, target_ms: float = 60.0, stream_factory: Any = None) -> None:
+        self.device = device
+        self.buffer = JitterBuffer(target_ms)
+        self.playing = threading.Event()  # the sound card has been pulling for 0.5 s (past its start-up bursts)
+        self._pulled = 0
+        self._stream: Any = None
+        self._stream_factory = stream_factory
+
+    def start(self) -> None:
+        sd = load_sounddevice()
+        factory = self._stream_factory or sd.OutputStream
+        try:
+            self._stream = factory(
+                device=self.device.index if self.device else None,
+                samplerate=AUDIO_RATE,
+                channels=1,
+                dtype="int16",
+                blocksize=BLOCK,
+                latency="low",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            where = self.device.describe() if self.device else "the default output"
+            raise AudioInputError(f"cannot open {where} for the virtual microphone: {exc}") from exc
+        logger.info(
+            "virtual microphone: playing into %s", self.device.describe() if self.device else "the default output"
+        )
+
+    @property
+    def output_latency_s(self) -> float:
+        """Measured: the device's reported latency plus what the jitter buffer holds."""
+        device = float(getattr(self._stream, "latency", 0.0) or 0.0)
+        return device + self.buffer.fill / AUDIO_RATE
+
+    def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
+        outdata[:, 0] = self.buffer.pull(frames)
+        self._pulled += frames
+        if self._pulled >= AUDIO_RATE // 2 and not self.playing.is_set():
+            self.playing.set()
+
+    def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
+        self.buffer.push(mono_int16(frame))
+
+    def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
+        return None
+
+    def on_connection(self, connected: bool) -> None:
+        if not connected:
+            self.buffer.clear()  # the meeting hears silence, never a stuck sound
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            stream.stop()
+            stream.close()
