@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import webbrowser
 from pathlib import Path
 
 from pydantic import Field
 
+from media.protocol import Metrics
 from peer_local.listener import Listener
 from peer_local.runner import build_listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
-from peer_local.sinks import MediaSink, NullSink, RecorderSink
+from peer_local.sinks.setup import build_sinks
 from peer_local.transcript_sender import TranscriptSender
+from peer_local.turn_latency import SpeechOnsetProbe, turn_latency_report
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.auth import generate_token
@@ -35,6 +38,9 @@ class DemoSettings(AvatarSettings):
     face_image: Path | None = None
     persona: str | None = None
     record: Path | None = None
+    camera: str = "virtual"
+    mic_out: str | None = None
+    metrics_json: Path | None = None
     duration_s: float | None = Field(None, gt=0)
     open_browser: bool = True
 
@@ -42,8 +48,9 @@ class DemoSettings(AvatarSettings):
 class Demo:
     """Everything on one machine: a fresh token, loopback ICE, the embedded backends."""
 
-    def __init__(self, settings: DemoSettings) -> None:
+    def __init__(self, settings: DemoSettings, explicit_devices: frozenset[str] = frozenset()) -> None:
         self.settings = settings
+        self.explicit_devices = explicit_devices
         self.token = generate_token()
         self.url = ""
 
@@ -62,10 +69,18 @@ class Demo:
             remote = RemotePeer(
                 RemoteSettings.load({**peer, "face_image": self.settings.face_image, "persona": self.settings.persona})
             )
-            sinks: list[MediaSink] = [NullSink()]
-            if self.settings.record:
-                sinks.append(RecorderSink(self.settings.record))
-            local_settings = LocalSettings.load({**peer, "input": self.settings.input})
+            local_settings = LocalSettings.load(
+                {
+                    **peer,
+                    "input": self.settings.input,
+                    "record": self.settings.record,
+                    "camera": self.settings.camera,
+                    "mic_out": self.settings.mic_out,
+                }
+            )
+            sinks = build_sinks(local_settings, self.explicit_devices)
+            probe = SpeechOnsetProbe()
+            sinks.append(probe)
             local = LocalPeer(local_settings, sinks)
             sender = TranscriptSender(local, half_duplex=local_settings.half_duplex)
             listener = build_listener(local_settings, explicit_input=self.settings.input != "mic")
@@ -103,7 +118,18 @@ class Demo:
                     logger.error("the peers did not stop within 20 s")
                 for sink in sinks:
                     await sink.close()
+                if self.settings.metrics_json is not None:
+                    self._write_metrics(listener, probe, sender)
         print("avatar demo stopped.", flush=True)
+
+    def _write_metrics(self, listener: Listener | None, probe: SpeechOnsetProbe, sender: TranscriptSender) -> None:
+        assert self.settings.metrics_json is not None
+        metrics = [m for m in sender.received if isinstance(m, Metrics)]
+        turns = listener.turns if listener else []
+        report = turn_latency_report(turns, listener.origin if listener else None, probe, metrics)
+        self.settings.metrics_json.parent.mkdir(parents=True, exist_ok=True)
+        self.settings.metrics_json.write_text(json.dumps(report, indent=2))
+        print(f"metrics written to {self.settings.metrics_json}", flush=True)
 
     async def _listen(self, listener: Listener, remote: RemotePeer) -> None:
         """Start hearing once the avatar is ready, so nothing said is lost to model loading."""

@@ -74,6 +74,11 @@ class Listener:
         self._queue: asyncio.Queue[TurnEnded | None] = asyncio.Queue(maxsize=ASR_QUEUE_TURNS)
         self._origin: float | None = None  # monotonic time of source time 0
 
+    @property
+    def origin(self) -> float | None:
+        """Monotonic time of the source's time 0 (set by the first chunk)."""
+        return self._origin
+
     def now_s(self) -> float:
         """The listener's clock: seconds since the source's time 0 (wall-clock paced for live inputs)."""
         return time.monotonic() - (self._origin if self._origin is not None else time.monotonic())

@@ -15,7 +15,8 @@ from peer_local.audio_input import AudioInputError, open_audio_source
 from peer_local.listener import Listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
-from peer_local.sinks import MediaSink, NullSink, RecorderSink
+from peer_local.sinks import MediaSink
+from peer_local.sinks.setup import build_sinks
 from peer_local.transcript_sender import TranscriptSender
 from signaling.server import install_stop_signals
 
@@ -49,6 +50,7 @@ class LocalRun:
         measure: Path | None,
         warmup_s: float = 2.0,
         explicit_input: bool = True,
+        explicit_devices: frozenset[str] = frozenset(),
     ) -> None:
         self.settings = settings
         self.duration = duration
@@ -56,11 +58,8 @@ class LocalRun:
         self.warmup_s = warmup_s
         self.meter: TestPatternMeter | None = None
         self.rtts_ms: list[float] = []
-        sinks: list[MediaSink] = [NullSink()]
-        if settings.record:
-            sinks.append(RecorderSink(settings.record))
-        self.sinks = sinks
-        self.peer = LocalPeer(settings, sinks)
+        self.sinks: list[MediaSink] = build_sinks(settings, explicit_devices)
+        self.peer = LocalPeer(settings, self.sinks)
         self.sender = TranscriptSender(self.peer, half_duplex=settings.half_duplex)
         self.listener = build_listener(settings, explicit_input)
         if self.listener is not None:

@@ -52,6 +52,13 @@ class LocalSettings(PeerSettings, ListeningSettings):
     """The laptop side: what it hears, and what it does with the avatar's audio and video."""
 
     record: Path | None = None
+    camera: str = "virtual"  # virtual | none
+    camera_device: str | None = None
+    camera_width: int = Field(1280, ge=160, le=3840)
+    camera_height: int = Field(720, ge=120, le=2160)
+    camera_fps: int = Field(25, ge=5, le=60)
+    mirror: bool = False
+    mic_out: str | None = None  # a device name, "none", or None for the platform default (VB-Cable / avatar_mic)
     codec: Literal["VP8", "H264"] | None = None
     answer_timeout_s: float = Field(10.0, gt=0)
     reconnect_min_s: float = Field(0.25, gt=0)

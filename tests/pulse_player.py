@@ -19,7 +19,7 @@ def chirp(seconds: float) -> np.ndarray:
 
 
 async def main(seconds: float) -> None:
-    sink = VirtualMicSink(find_output_device("pulse"))
+    sink = VirtualMicSink(find_output_device("avatar_mic"))  # the default name, routed to the null sink
     sink.start()
     if not sink.playing.wait(timeout=10):  # the device starts pulling (PulseAudio can take a moment)
         raise SystemExit("the output stream never started")

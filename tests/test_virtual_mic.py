@@ -74,7 +74,7 @@ def pulseaudio(tmp_path: Path) -> Iterator[dict[str, str]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    client_env = {**env, "PULSE_SERVER": f"unix:{socket}", "PULSE_SINK": "avatar_mic"}
+    client_env = {**env, "PULSE_SERVER": f"unix:{socket}"}
     try:
         for _ in range(100):  # up to 10 s for the daemon to come up
             ready = subprocess.run(["pactl", "list", "short", "sinks"], env=client_env, capture_output=True, text=True)
@@ -87,6 +87,16 @@ def pulseaudio(tmp_path: Path) -> Iterator[dict[str, str]]:
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+
+
+def test_the_null_sink_is_created_when_missing(pulseaudio: dict[str, str]) -> None:
+    run = {"env": pulseaudio, "capture_output": True, "text": True, "timeout": 10}
+    subprocess.run(["pactl", "unload-module", "module-null-sink"], **run)  # type: ignore[call-overload]
+    assert "avatar_mic" not in subprocess.run(["pactl", "list", "short", "sinks"], **run).stdout  # type: ignore[call-overload]
+    script = "from peer_local.sinks.virtual_mic import ensure_pulse_sink; print(ensure_pulse_sink('avatar_mic'))"
+    created = subprocess.run([sys.executable, "-c", script], **run)  # type: ignore[call-overload]
+    assert created.stdout.strip() == "True"
+    assert "avatar_mic" in subprocess.run(["pactl", "list", "short", "sinks"], **run).stdout  # type: ignore[call-overload]
 
 
 def test_what_the_sink_plays_comes_out_of_the_null_sink_monitor(pulseaudio: dict[str, str], tmp_path: Path) -> None:

@@ -70,6 +70,10 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
                 str(WARMUP_S),
                 "--input",
                 "none",
+                "--camera",
+                "none",
+                "--mic-out",
+                "none",
                 env=env,
                 log_path=str(workdir / "local.log"),
             )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from peer_local.cli import (
     bench_command,
     demo_command,
+    devices_command,
     local_command,
     remote_command,
     signaling_command,
@@ -24,6 +25,7 @@ COMMANDS = (
     local_command,
     transcribe_command,
     speak_commands,
+    devices_command,
     bench_command,
 )
 

@@ -186,3 +186,32 @@ def add_speaking_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--face-cache-dir", type=Path, help="where prepared faces are cached (default: the user cache dir)"
     )
+
+
+DEVICE_FIELDS = ("camera", "camera_device", "camera_width", "camera_height", "camera_fps", "mirror", "mic_out")
+
+
+def explicit_devices(args: argparse.Namespace) -> frozenset[str]:
+    """Which sink devices the user named on the command line (those must work; defaults may be skipped)."""
+    return frozenset(name for name in ("camera", "mic_out") if getattr(args, name, None) is not None)
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the avatar goes: the virtual camera and the virtual microphone."""
+    parser.add_argument(
+        "--camera",
+        choices=["virtual", "none"],
+        help="feed a virtual webcam (default virtual; skipped with a hint if none is installed)",
+    )
+    parser.add_argument("--camera-device", help="virtual camera device (e.g. /dev/video10; default: the backend's own)")
+    parser.add_argument(
+        "--camera-width", type=int, help="virtual camera width (default 1280; the square avatar sits on a background)"
+    )
+    parser.add_argument("--camera-height", type=int, help="virtual camera height (default 720)")
+    parser.add_argument("--camera-fps", type=int, help="virtual camera frame rate (default 25)")
+    parser.add_argument("--mirror", action="store_true", default=None, help="mirror the virtual camera image")
+    parser.add_argument(
+        "--mic-out",
+        help="virtual microphone output device, or none (default: 'CABLE Input (VB-Audio Virtual Cable)' on Windows, "
+        "the avatar_mic null sink on Linux)",
+    )

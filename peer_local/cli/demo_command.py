@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import add_config_flag, load_settings
+from peer_local.cli.common import add_config_flag, explicit_devices, load_settings
 
 
 def register(subparsers: Any) -> None:
@@ -26,6 +26,21 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--face-image", type=Path, help="photo of the person (default: the bundled astronaut portrait)")
     parser.add_argument("--persona", help="system prompt: who the person is and how they speak")
+    parser.add_argument(
+        "--camera",
+        choices=["virtual", "none"],
+        help="feed a virtual webcam (default virtual, skipped with a hint if none is installed)",
+    )
+    parser.add_argument(
+        "--mic-out",
+        help="virtual microphone device or none (default: VB-Cable on Windows, the avatar_mic null sink on Linux)",
+    )
+    parser.add_argument(
+        "--metrics-json",
+        type=Path,
+        metavar="PATH",
+        help="write per-turn metrics and end-of-speech -> first-audio figures here on exit",
+    )
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record what the local peer receives")
     parser.add_argument("--duration", type=float, dest="duration_s", metavar="S", help="stop after S seconds of media")
     parser.add_argument(
@@ -38,18 +53,29 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from peer_local.demo import Demo, DemoSettings
 
-    fields = {
-        k: getattr(args, k) for k in ("port", "input", "face_image", "persona", "record", "duration_s", "open_browser")
-    }
+    names = (
+        "port",
+        "input",
+        "face_image",
+        "persona",
+        "camera",
+        "mic_out",
+        "metrics_json",
+        "record",
+        "duration_s",
+        "open_browser",
+    )
+    fields = {k: getattr(args, k) for k in names}
     settings = load_settings(DemoSettings, args, "demo", fields)
     if settings is None:
         return 2
     from peer_local.asr import AsrError
     from peer_local.audio_input import AudioInputError
+    from peer_local.sinks.virtual_camera import VirtualCameraError
 
     try:
-        asyncio.run(Demo(settings).run())
-    except (AudioInputError, AsrError) as exc:
+        asyncio.run(Demo(settings, explicit_devices(args)).run())
+    except (AudioInputError, AsrError, VirtualCameraError) as exc:
         print(f"avatar demo: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from peer_local.cli.common import (
+    DEVICE_FIELDS,
     LISTENING_FIELDS,
     PEER_FIELDS,
+    add_device_arguments,
     add_listening_arguments,
     add_peer_arguments,
+    explicit_devices,
     fields_of,
     load_settings,
     token_problem,
@@ -31,6 +34,7 @@ def register(subparsers: Any) -> None:
     add_peer_arguments(parser)
     add_listening_arguments(parser)
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the received stream to an MP4 file")
+    add_device_arguments(parser)
     parser.add_argument(
         "--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)"
     )
@@ -53,7 +57,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(
-        LocalSettings, args, "local", fields_of(args, (*PEER_FIELDS, *LISTENING_FIELDS, "record", "codec"))
+        LocalSettings,
+        args,
+        "local",
+        fields_of(args, (*PEER_FIELDS, *LISTENING_FIELDS, *DEVICE_FIELDS, "record", "codec")),
     )
     if settings is None:
         return 2
@@ -62,15 +69,21 @@ def run(args: argparse.Namespace) -> int:
     from peer_local.asr import AsrError
     from peer_local.audio_input import AudioInputError
     from peer_local.runner import LocalRun
+    from peer_local.sinks.virtual_camera import VirtualCameraError
     from peer_local.vad import VadModelError
 
     try:
         asyncio.run(
             LocalRun(
-                settings, args.duration, args.measure, args.measure_warmup, explicit_input=settings.input != "mic"
+                settings,
+                args.duration,
+                args.measure,
+                args.measure_warmup,
+                explicit_input=settings.input != "mic",
+                explicit_devices=explicit_devices(args),
             ).main()
         )
-    except (SignalingAuthError, AudioInputError, AsrError, VadModelError) as exc:
+    except (SignalingAuthError, AudioInputError, AsrError, VadModelError, VirtualCameraError) as exc:
         print(f"avatar local: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -9,6 +9,9 @@ silence.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import subprocess
 import sys
 import threading
 from collections import deque
@@ -107,12 +110,59 @@ class JitterBuffer:
             return data
 
 
+def pulse_sinks() -> list[str] | None:
+    """Sink names of the PulseAudio/PipeWire server, or None without one (or without pactl)."""
+    pactl = shutil.which("pactl")
+    if pactl is None:
+        return None
+    try:
+        listing = subprocess.run(
+            [pactl, "list", "short", "sinks"], capture_output=True, text=True, timeout=5, check=True
+        )
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return [line.split("\t")[1] for line in listing.stdout.splitlines() if "\t" in line]
+
+
+def ensure_pulse_sink(name: str) -> bool:
+    """Create the null sink ``name`` if the sound server lacks it; True if it exists afterwards."""
+    sinks = pulse_sinks()
+    if sinks is None:
+        return False
+    if name not in sinks:
+        logger.info(
+            "creating the PulseAudio null sink %s (pick 'Monitor of %s' as the meeting's microphone)", name, name
+        )
+        subprocess.run(
+            [
+                "pactl",
+                "load-module",
+                "module-null-sink",
+                f"sink_name={name}",
+                f"sink_properties=device.description={name}",
+            ],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
+        sinks = pulse_sinks() or []
+    return name in sinks
+
+
 def find_output_device(name: str, devices: list[AudioDevice] | None = None) -> AudioDevice:
+    """An output device by (part of) its name; on Linux a PulseAudio/PipeWire sink is reached through the
+    ``pulse`` device with PULSE_SINK, and the ``avatar_mic`` null sink is created if missing."""
     devices = devices if devices is not None else list_devices()
     outputs = [d for d in devices if d.max_output_channels > 0]
     match = next((d for d in outputs if d.name == name), None) or next(
         (d for d in outputs if name.lower() in d.name.lower()), None
     )
+    pulse = next((d for d in outputs if d.name == "pulse"), None)
+    if match is None and pulse is not None and sys.platform.startswith("linux"):
+        exists = ensure_pulse_sink(name) if name == DEFAULT_LINUX_SINK else name in (pulse_sinks() or [])
+        if exists:
+            os.environ["PULSE_SINK"] = name  # read by the ALSA pulse plugin when the stream opens
+            match = pulse
     if match is None:
         listing = "\n  ".join(d.describe() for d in outputs) or "(none)"
         fix = (

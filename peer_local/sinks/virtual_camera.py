@@ -1,0 +1,180 @@
+"""The clone's face as a webcam: pyvirtualcam (OBS Virtual Camera / Unity Capture on Windows,
+v4l2loopback on Linux), on its own steady clock.
+
+Frames go out at the camera's fps whatever the network does: the newest frame that is due is sent, the last
+one is repeated over a gap, and late ones are dropped. Video is held back by the audio output latency so the
+lips match the voice the meeting hears. The square avatar is placed on a background (never stretched) at a
+size meeting apps like (1280x720 by default). While the avatar is away the last frame stays, dimmed, with
+"reconnecting…" on it: the meeting never sees a frozen or black camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MAX_PENDING = 50  # 2 s at 25 fps
+
+
+class VirtualCameraError(RuntimeError):
+    """No virtual camera backend is available."""
+
+
+def install_hint() -> str:
+    if sys.platform == "win32":
+        return "install OBS Studio (28 or newer) and start its Virtual Camera once (or install Unity Capture)"
+    if sys.platform == "darwin":
+        return "install OBS Studio (28 or newer) and start its Virtual Camera once"
+    return (
+        "load v4l2loopback: sudo apt install v4l2loopback-dkms && "
+        "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label='Avatar Camera'"
+    )
+
+
+def background(width: int, height: int) -> np.ndarray:
+    """A calm dark gradient for the sides of the square avatar."""
+    column = np.linspace(38, 22, height, dtype=np.float32)[:, None, None]
+    tint = np.array([1.0, 1.05, 1.15], dtype=np.float32)[None, None, :]
+    return np.broadcast_to(column * tint, (height, width, 3)).astype(np.uint8).copy()
+
+
+def compose(avatar: np.ndarray, canvas: np.ndarray, mirror: bool) -> np.ndarray:
+    """The avatar scaled to fit the canvas height (aspect kept), centred on it."""
+    height, width = canvas.shape[:2]
+    scale = min(height / avatar.shape[0], width / avatar.shape[1])
+    w, h = int(avatar.shape[1] * scale), int(avatar.shape[0] * scale)
+    resized = cv2.resize(avatar, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = canvas.copy()
+    x, y = (width - w) // 2, (height - h) // 2
+    out[y : y + h, x : x + w] = resized
+    return out[:, ::-1].copy() if mirror else out
+
+
+def reconnecting(frame: np.ndarray) -> np.ndarray:
+    dimmed = (frame.astype(np.float32) * 0.45).astype(np.uint8)
+    h, w = dimmed.shape[:2]
+    text = "reconnecting..."
+    scale = h / 480
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.putText(
+        dimmed, text, ((w - tw) // 2, h - 3 * th), cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235), 2, cv2.LINE_AA
+    )
+    return dimmed
+
+
+class VirtualCameraSink:
+    """Feeds a virtual webcam from the received video, paced by its own clock in a thread."""
+
+    def __init__(
+        self,
+        width: int = 1280,
+        height: int = 720,
+        fps: int = 25,
+        device: str | None = None,
+        mirror: bool = False,
+        video_delay_s: Callable[[], float] | None = None,
+        camera_factory: Any = None,
+    ) -> None:
+        self.width, self.height, self.fps = width, height, fps
+        self.device = device
+        self.mirror = mirror
+        self.video_delay_s = video_delay_s or (lambda: 0.0)
+        self._factory = camera_factory
+        self._camera: Any = None
+        self._pending: deque[tuple[float, np.ndarray]] = deque(maxlen=MAX_PENDING)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._canvas = background(width, height)
+        self._last = self._canvas.copy()
+        self.connected = False
+        self.frames_sent = 0
+        self.repeated = 0
+        self.dropped_late = 0
+
+    def start(self) -> None:
+        """Open the camera (a clear error if there is none) and start the clock."""
+        factory = self._factory
+        if factory is None:
+            import pyvirtualcam
+
+            factory = pyvirtualcam.Camera
+        try:
+            self._camera = factory(self.width, self.height, self.fps, device=self.device)
+        except RuntimeError as exc:
+            raise VirtualCameraError(
+                f"no virtual camera available ({exc}). To fix: {install_hint()}. Or run with --camera none."
+            ) from exc
+        logger.info(
+            "virtual camera: %s (%dx%d @ %d fps)",
+            getattr(self._camera, "device", "?"),
+            self.width,
+            self.height,
+            self.fps,
+        )
+        self._thread = threading.Thread(target=self._run, name="virtual-camera", daemon=True)
+        self._thread.start()
+
+    def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
+        image = frame.to_ndarray(format="rgb24")
+        with self._lock:
+            self._pending.append((arrival, image))
+
+    def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
+        return None
+
+    def on_connection(self, connected: bool) -> None:
+        self.connected = connected
+
+    def _due_frame(self, now: float) -> np.ndarray | None:
+        """The newest frame whose presentation time (arrival + delay) has come; older ones are dropped."""
+        delay = self.video_delay_s()
+        chosen = None
+        with self._lock:
+            while self._pending and self._pending[0][0] + delay <= now:
+                if chosen is not None:
+                    self.dropped_late += 1
+                chosen = self._pending.popleft()[1]
+        return chosen
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        tick = 0
+        try:
+            while not self._stop.is_set():
+                image = self._due_frame(time.time())
+                if image is not None:
+                    self._last = compose(image, self._canvas, self.mirror)
+                    out = self._last
+                else:
+                    self.repeated += 1
+                    out = self._last if self.connected else reconnecting(self._last)
+                self._camera.send(out)
+                self.frames_sent += 1
+                tick += 1
+                delay = start + tick / self.fps - time.monotonic()
+                if delay < -1.0:  # the machine stalled: re-anchor instead of bursting
+                    start, tick = time.monotonic(), 0
+                elif delay > 0:
+                    self._stop.wait(delay)
+        except Exception:
+            logger.exception("virtual camera stopped")
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._camera is not None:
+            self._camera.close()
+            self._camera = None
