@@ -41,6 +41,7 @@ class DemoSettings(AvatarSettings):
     camera: str = "virtual"
     mic_out: str | None = None
     metrics_json: Path | None = None
+    bench_stamp: bool = False  # benchmarks: stamp frames so the local peer can time the answer's video
     duration_s: float | None = Field(None, gt=0)
     open_browser: bool = True
 
@@ -67,7 +68,14 @@ class Demo:
                 "ice_host_addresses": ["127.0.0.1"],
             }
             remote = RemotePeer(
-                RemoteSettings.load({**peer, "face_image": self.settings.face_image, "persona": self.settings.persona})
+                RemoteSettings.load(
+                    {
+                        **peer,
+                        "face_image": self.settings.face_image,
+                        "persona": self.settings.persona,
+                        "bench_stamp": self.settings.bench_stamp,
+                    }
+                )
             )
             local_settings = LocalSettings.load(
                 {
@@ -79,7 +87,7 @@ class Demo:
                 }
             )
             sinks = build_sinks(local_settings, self.explicit_devices)
-            probe = SpeechOnsetProbe()
+            probe = SpeechOnsetProbe(read_video=self.settings.bench_stamp)
             sinks.append(probe)
             local = LocalPeer(local_settings, sinks)
             sender = TranscriptSender(local, half_duplex=local_settings.half_duplex)

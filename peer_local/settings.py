@@ -19,7 +19,7 @@ class ListeningSettings(AvatarSettings):
     input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     min_speech_ms: int = Field(250, ge=0)
-    end_silence_ms: int = Field(400, ge=100, le=5000)
+    end_silence_ms: int = Field(320, ge=100, le=5000)
     pre_roll_ms: int = Field(200, ge=0, le=2000)
     asr_model: str = "tiny.en"
     asr_device: str = "cpu"

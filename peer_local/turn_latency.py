@@ -12,6 +12,7 @@ import numpy as np
 from media.audio import mono_int16
 from media.measure import summary_ms
 from media.protocol import Metrics
+from media.stamping import read_speaking
 from peer_local.listener import HeardTurn
 
 ONSET_LEVEL = 1_000  # int16 peak that counts as the avatar speaking
@@ -20,10 +21,14 @@ QUIET_S = 0.3
 
 @dataclass
 class SpeechOnsetProbe:
-    """A sink that notes (monotonic) when the received audio starts after at least ``QUIET_S`` of quiet."""
+    """A sink that notes (monotonic) when the received audio starts after at least ``QUIET_S`` of quiet,
+    and, when the avatar stamps its frames (benchmarks), when speaking video starts."""
 
     onsets: list[float] = field(default_factory=list)
+    video_onsets: list[float] = field(default_factory=list)
+    read_video: bool = False
     _last_loud: float = 0.0
+    _last_speaking_frame: float = 0.0
 
     def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
         now = time.monotonic()
@@ -33,7 +38,13 @@ class SpeechOnsetProbe:
             self._last_loud = now
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
-        return None
+        if not self.read_video:
+            return
+        now = time.monotonic()
+        if read_speaking(frame.to_ndarray()[: frame.height], now=arrival):
+            if now - self._last_speaking_frame > QUIET_S:
+                self.video_onsets.append(now)
+            self._last_speaking_frame = now
 
     def on_connection(self, connected: bool) -> None:
         return None
@@ -57,7 +68,20 @@ def turn_latency_report(
             onset = next((t for t in probe.onsets if end < t < until), None)
             if onset is not None:
                 row["end_of_speech_to_first_audio_ms"] = round((onset - end) * 1000, 1)
+            video = next((t for t in probe.video_onsets if end < t < until), None)
+            if video is not None:
+                row["end_of_speech_to_first_speaking_video_ms"] = round((video - end) * 1000, 1)
+                if onset is not None:
+                    row["answer_av_offset_ms"] = round((onset - video) * 1000, 1)
         row["remote"] = by_turn.get(turn.turn_id, {})
         rows.append(row)
-    latencies = [r["end_of_speech_to_first_audio_ms"] for r in rows if "end_of_speech_to_first_audio_ms" in r]
-    return {"turns": rows, "end_of_speech_to_first_audio_ms": summary_ms(latencies)}
+
+    def column(key: str) -> list[float]:
+        return [r[key] for r in rows if key in r]
+
+    return {
+        "turns": rows,
+        "end_of_speech_to_first_audio_ms": summary_ms(column("end_of_speech_to_first_audio_ms")),
+        "end_of_speech_to_first_speaking_video_ms": summary_ms(column("end_of_speech_to_first_speaking_video_ms")),
+        "answer_av_offset_ms": summary_ms(column("answer_av_offset_ms")),
+    }

@@ -15,7 +15,7 @@ class TurnSettings:
     threshold: float = 0.5  # speech probability that opens speech
     release: float = 0.35  # probability under which a chunk counts as silence (hysteresis)
     min_speech_s: float = 0.25  # shorter bursts are not turns (coughs, clicks)
-    end_silence_s: float = 0.4  # silence that ends a turn
+    end_silence_s: float = 0.32  # silence that ends a turn
     pre_roll_s: float = 0.2  # audio kept from before speech was detected
     max_turn_s: float = 30.0  # a turn this long is cut and sent
 

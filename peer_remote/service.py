@@ -13,6 +13,7 @@ from media.ice import pin_host_addresses
 from media.producer import AVProducer
 from media.protocol import DataMessage, Error, Interrupt, Transcript
 from media.rendezvous import join_room
+from media.stamping import StampingProducer
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer
 from peer_remote.avatar_producer import AvatarProducer
@@ -40,7 +41,8 @@ class RemotePeer:
         self.settings = settings
         self.clock = MediaClock()
         self.producer = producer or build_producer(settings, self.clock)
-        self.stream = AVStream(self.producer, self.clock, settings.fps, settings.lookahead_s)
+        streamed: AVProducer = StampingProducer(self.producer, self.clock) if settings.bench_stamp else self.producer
+        self.stream = AVStream(streamed, self.clock, settings.fps, settings.lookahead_s)
         self.responder: Responder | None = None
         if isinstance(self.producer, AvatarProducer):
             llm = build_llm(settings)

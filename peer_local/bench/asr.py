@@ -28,7 +28,7 @@ UTTERANCES = [
 ]
 
 
-async def run_asr_bench(beam_size: int = 5, end_silence_ms: int = 400) -> dict[str, Any]:
+async def run_asr_bench(beam_size: int = 5, end_silence_ms: int = 320) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="avatar-bench-asr-"))
     audio = conversation(workdir / "questions.wav", UTTERANCES, gap_s=1.5)
     transcriber = FasterWhisperTranscriber(WhisperSettings(beam_size=beam_size))

@@ -41,7 +41,7 @@ async def start_avatar(
     *args: str, env: dict[str, str] | None = None, log_path: str | None = None
 ) -> asyncio.subprocess.Process:
     """Start ``avatar ARGS`` with this interpreter; output goes to ``log_path`` (or is discarded)."""
-    out = _open_log(log_path) if log_path else asyncio.subprocess.DEVNULL
+    out = open_log(log_path) if log_path else asyncio.subprocess.DEVNULL
     try:
         return await asyncio.create_subprocess_exec(
             sys.executable,
@@ -57,7 +57,7 @@ async def start_avatar(
             out.close()
 
 
-def _open_log(path: str) -> IO[bytes]:
+def open_log(path: str) -> IO[bytes]:
     return open(path, "ab")
 
 

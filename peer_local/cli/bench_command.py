@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
         "report the end-of-turn silence wait, the ASR time, end of speech -> transcript, RTF and WER.",
     )
     asr.add_argument("--beam-size", type=int, default=5, help="faster-whisper beam size (default 5)")
-    asr.add_argument("--end-silence-ms", type=int, default=400, help="silence that ends a turn (default 400)")
+    asr.add_argument("--end-silence-ms", type=int, default=320, help="silence that ends a turn (default 320)")
     asr.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     asr.set_defaults(func=run_asr)
 
@@ -58,6 +58,15 @@ def register(subparsers: Any) -> None:
     face.add_argument("--device", default="cpu", help="device for MuseTalk (default cpu)")
     face.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     face.set_defaults(func=run_face)
+
+    e2e = benches.add_parser(
+        "e2e",
+        help="spoken questions through avatar demo: end of speech -> first avatar audio / speaking video at the local peer",
+        description="Play generated questions through `avatar demo --input` (embedded CPU backends) and time, at "
+        "the local peer, the end of each question to the avatar's first audio and first speaking video frame.",
+    )
+    e2e.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    e2e.set_defaults(func=run_e2e)
 
     turn = benches.add_parser(
         "turn",
@@ -94,6 +103,15 @@ def run_face(args: argparse.Namespace) -> int:
     print_face_table(result)
     _write_json(args.json, result)
     return 0
+
+
+def run_e2e(args: argparse.Namespace) -> int:
+    from peer_local.bench.e2e import print_e2e_table, run_e2e_bench
+
+    result = asyncio.run(run_e2e_bench())
+    print_e2e_table(result)
+    _write_json(args.json, result)
+    return 0 if "error" not in result else 1
 
 
 def run_turn(args: argparse.Namespace) -> int:

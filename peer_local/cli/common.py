@@ -97,7 +97,7 @@ def add_listening_arguments(parser: argparse.ArgumentParser, with_input: bool = 
         )
     parser.add_argument("--vad-threshold", type=float, help="speech probability that starts speech (default 0.5)")
     parser.add_argument("--min-speech-ms", type=int, help="shortest speech that counts as a turn (default 250)")
-    parser.add_argument("--end-silence-ms", type=int, help="silence that ends a turn (default 400)")
+    parser.add_argument("--end-silence-ms", type=int, help="silence that ends a turn (default 320)")
     parser.add_argument("--pre-roll-ms", type=int, help="audio kept from before speech is detected (default 200)")
     parser.add_argument(
         "--asr-model", help="faster-whisper model: tiny.en (bundled, default), a model name, or a directory"

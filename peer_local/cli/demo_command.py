@@ -41,6 +41,12 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="write per-turn metrics and end-of-speech -> first-audio figures here on exit",
     )
+    parser.add_argument(
+        "--bench-stamp",
+        action="store_true",
+        default=None,
+        help="benchmarks only: stamp the avatar's frames (top rows) so the answer's video can be timed",
+    )
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record what the local peer receives")
     parser.add_argument("--duration", type=float, dest="duration_s", metavar="S", help="stop after S seconds of media")
     parser.add_argument(
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from peer_local.demo import Demo, DemoSettings
 
     names = (
+        "bench_stamp",
         "port",
         "input",
         "face_image",
