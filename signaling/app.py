@@ -111,6 +111,9 @@ class SignalingServer:
             return self._refuse(400, "role must be one of: remote, local, viewer")
         if self._per_address[address] >= self.settings.max_connections_per_address:
             return self._refuse(429, f"too many connections from {address}")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            # token and room are fine; browsers check this with a plain GET (they cannot read a failed upgrade)
+            return web.json_response({"error": "upgrade to a WebSocket to join", "room": room_name}, status=426)
 
         socket = web.WebSocketResponse(
             heartbeat=self.settings.heartbeat_s,
@@ -245,6 +248,7 @@ def create_app(settings: SignalingSettings, token: str) -> web.Application:
     app.router.add_get("/metrics", server.metrics_text)
     app.router.add_get("/ws", server.websocket)
     app.router.add_get("/", server.index)
+    app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
     app.router.add_static("/static/", settings.static_dir or STATIC_DIR, show_index=False)
     app.on_shutdown.append(server.shutdown)
     return app

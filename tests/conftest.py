@@ -13,7 +13,7 @@ from media.ice import pin_host_addresses
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
 
-ARTIFACTS = Path(os.environ.get("AVATAR_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts"))
+ARTIFACTS: Path = Path(os.environ.get("AVATAR_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts"))
 
 
 @pytest.fixture(autouse=True, scope="session")

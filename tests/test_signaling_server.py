@@ -266,3 +266,10 @@ async def test_index_page_is_served(signaling: SignalingService) -> None:
     status, content_type, body = await get(signaling, "/")
     assert status == 200 and content_type == "text/html"
     assert "<!doctype html>" in body.lower()
+
+
+async def test_a_plain_get_of_ws_checks_the_token_without_joining(signaling: SignalingService, token: str) -> None:
+    status, _, body = await get(signaling, f"/ws?room=r1&role=viewer&token={token}")
+    assert status == 426 and "upgrade" in json.loads(body)["error"]
+    status, _, _ = await get(signaling, "/ws?room=r1&role=viewer&token=wrong")
+    assert status == 401
