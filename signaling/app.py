@@ -236,6 +236,10 @@ class SignalingServer:
         )
 
 
+async def no_content(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 SERVER_KEY: web.AppKey[SignalingServer] = web.AppKey("server", SignalingServer)
 
 
@@ -248,7 +252,7 @@ def create_app(settings: SignalingSettings, token: str) -> web.Application:
     app.router.add_get("/metrics", server.metrics_text)
     app.router.add_get("/ws", server.websocket)
     app.router.add_get("/", server.index)
-    app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
+    app.router.add_get("/favicon.ico", no_content)
     app.router.add_static("/static/", settings.static_dir or STATIC_DIR, show_index=False)
     app.on_shutdown.append(server.shutdown)
     return app
