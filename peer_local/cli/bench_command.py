@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ def register(subparsers: Any) -> None:
         description="Benchmarks of this machine and build.",
     )
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    transport = benches.add_parser(
+    transport = _bench(
+        benches,
         "transport",
+        run_transport,
         help="signaling + remote (test pattern) + local on loopback: fps, latency, A/V offset, CPU",
         description="Start a signaling server, a remote peer streaming the test pattern and a local peer, all on "
         "127.0.0.1 (each peer its own process), and measure what arrives.",
@@ -32,22 +35,22 @@ def register(subparsers: Any) -> None:
     transport.add_argument(
         "--duration", type=float, default=20.0, help="measured seconds, after a 2 s warm-up (default 20)"
     )
-    transport.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
-    transport.set_defaults(func=run_transport)
 
-    asr = benches.add_parser(
+    asr = _bench(
+        benches,
         "asr",
+        run_asr,
         help="VAD + ASR over generated utterances played in real time: silence wait, ASR time, RTF, WER",
         description="Generate ten questions with espeak-ng, play them in real time through the listening path, and "
         "report the end-of-turn silence wait, the ASR time, end of speech -> transcript, RTF and WER.",
     )
     asr.add_argument("--beam-size", type=int, default=5, help="faster-whisper beam size (default 5)")
     asr.add_argument("--end-silence-ms", type=int, default=320, help="silence that ends a turn (default 320)")
-    asr.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
-    asr.set_defaults(func=run_asr)
 
-    face = benches.add_parser(
+    face = _bench(
+        benches,
         "face",
+        run_face,
         help="portrait render capacity at 512x512 and CPU share; MuseTalk per-frame stage times",
         description="Render 500 portrait frames (fps = capacity, not the paced rate) and run MuseTalk's loop "
         "(tiny random models on the CPU unless --musetalk-models points at real ones).",
@@ -56,28 +59,36 @@ def register(subparsers: Any) -> None:
         "--musetalk-models", type=Path, help="real MuseTalk models directory (default: tiny random models)"
     )
     face.add_argument("--device", default="cpu", help="device for MuseTalk (default cpu)")
-    face.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
-    face.set_defaults(func=run_face)
 
-    e2e = benches.add_parser(
+    _bench(
+        benches,
         "e2e",
+        run_e2e,
         help="spoken questions through avatar demo: end of speech -> first avatar audio / speaking video at the local peer",
         description="Play generated questions through `avatar demo --input` (embedded CPU backends) and time, at "
         "the local peer, the end of each question to the avatar's first audio and first speaking video frame.",
     )
-    e2e.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
-    e2e.set_defaults(func=run_e2e)
 
-    turn = benches.add_parser(
+    turn = _bench(
+        benches,
         "turn",
+        run_turn,
         help="transcript -> first audio frame out over 10 turns (LLM, TTS, face in process), with each stage",
         description="Feed ten transcripts to the avatar's responder (the configured LLM, TTS and face; embedded CPU "
         "defaults unless told otherwise) and time every stage up to the first audio and video frames sent.",
     )
     turn.add_argument("--turns", type=int, default=10, help="how many turns (default 10)")
-    turn.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     add_speaking_arguments(turn)
-    turn.set_defaults(func=run_turn)
+
+
+def _bench(
+    benches: Any, name: str, runner: Callable[[argparse.Namespace], int], **kwargs: Any
+) -> argparse.ArgumentParser:
+    """One benchmark subcommand, with ``--json PATH`` and its runner."""
+    parser: argparse.ArgumentParser = benches.add_parser(name, **kwargs)
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    parser.set_defaults(func=runner)
+    return parser
 
 
 def _write_json(path: Path | None, result: dict[str, Any]) -> None:
