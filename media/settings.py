@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiortc import RTCIceServer
 from pydantic import Field, SecretStr, field_validator
 
-from media.ice import parse_ice_server
+from media.ice import ice_server_from_dict, parse_ice_server
 from signaling.settings import AvatarSettings
 
 
@@ -37,8 +39,10 @@ class PeerSettings(AvatarSettings):
             parse_ice_server(spec)
         return value
 
-    def rtc_ice_servers(self) -> list[RTCIceServer]:
-        return [parse_ice_server(spec) for spec in self.ice_servers]
+    def rtc_ice_servers(self, advertised: list[dict[str, Any]] | None = None) -> list[RTCIceServer]:
+        """Our configured servers plus those the signaling server advertised (with their TURN credentials)."""
+        servers = [parse_ice_server(spec) for spec in self.ice_servers]
+        return servers + [ice_server_from_dict(entry) for entry in advertised or []]
 
     def token_value(self) -> str:
         if self.token is None or not self.token.get_secret_value():

@@ -45,6 +45,7 @@ class LocalPeer:
         self._retry_at = 0.0
         self._backoff = settings.reconnect_min_s
         self._answer_watch: asyncio.Task[None] | None = None
+        self._ice_servers: list[dict[str, Any]] = []
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
 
@@ -69,6 +70,7 @@ class LocalPeer:
             while (client := await join_room(self.settings, self.role, stop)) is not None:
                 welcome = client.welcome
                 assert welcome is not None
+                self._ice_servers = welcome.ice_servers
                 remote = next((p for p in welcome.peers if p.role is Role.REMOTE), None)
                 self._remote_id = remote.peer_id if remote else None
                 if self.session is not None and self.session.remote_id != self._remote_id:
@@ -144,7 +146,7 @@ class LocalPeer:
             logger.info("signaling server is shutting down; media continues while reconnecting")
 
     async def _start_session(self, client: SignalingClient, remote_id: str) -> None:
-        session = RemoteSession(remote_id, self.settings, self.sinks, self._dispatch_message)
+        session = RemoteSession(remote_id, self.settings, self.sinks, self._dispatch_message, self._ice_servers)
         session.channel_open_callback = self._channel_opened
         self.session = session
         self.sessions_started += 1

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -33,11 +34,12 @@ class RemoteSession:
         settings: LocalSettings,
         sinks: Sequence[MediaSink],
         on_message: MessageHandler | None,
+        advertised_ice_servers: list[dict[str, Any]] | None = None,
     ) -> None:
         self.remote_id = remote_id
         self.settings = settings
         self.sinks = list(sinks)
-        self.pc = RTCPeerConnection(rtc_configuration(settings.rtc_ice_servers()))
+        self.pc = RTCPeerConnection(rtc_configuration(settings.rtc_ice_servers(advertised_ice_servers)))
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.media_started = asyncio.Event()

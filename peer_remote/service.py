@@ -153,7 +153,10 @@ class RemotePeer:
             await client.send(Bye(to=peer_id, reason="too many subscribers"))
             return
         role = self._roles.get(peer_id, Role.VIEWER)
-        session = SubscriberSession(peer_id, role, self.settings, self.stream, self._on_message, self._session_closed)
+        advertised = client.welcome.ice_servers if client.welcome else []
+        session = SubscriberSession(
+            peer_id, role, self.settings, self.stream, self._on_message, self._session_closed, advertised
+        )
         self.sessions[peer_id] = session
         try:
             sdp = await session.answer(offer.sdp)

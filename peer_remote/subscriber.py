@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -33,11 +34,12 @@ class SubscriberSession:
         stream: AVStream,
         on_message: MessageCallback,
         on_closed: Callable[[SubscriberSession], None],
+        advertised_ice_servers: list[dict[str, Any]] | None = None,
     ) -> None:
         self.peer_id = peer_id
         self.role = role
         self.settings = settings
-        self.pc = RTCPeerConnection(rtc_configuration(settings.rtc_ice_servers()))
+        self.pc = RTCPeerConnection(rtc_configuration(settings.rtc_ice_servers(advertised_ice_servers)))
         self.endpoints: list[DataChannelEndpoint] = []
         self._stream = stream
         self._on_message = on_message

@@ -31,6 +31,7 @@ from signaling.messages import (
 from signaling.metrics import SignalingMetrics
 from signaling.rooms import Peer, RoomRegistry, TokenBucket
 from signaling.settings import SignalingSettings
+from signaling.turn import advertised_ice_servers
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,12 @@ class SignalingServer:
                 room=room_name,
                 role=role,
                 peers=[p.info for p in room.others(peer)],
-                ice_servers=[],
+                ice_servers=advertised_ice_servers(
+                    self.settings.ice_servers,
+                    self.settings.turn_secret.get_secret_value() if self.settings.turn_secret else None,
+                    peer.peer_id,
+                    self.settings.turn_ttl_s,
+                ),
             ),
         )
         await self._broadcast(peer, PeerJoined(peer_id=peer.peer_id, role=role))

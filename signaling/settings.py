@@ -115,4 +115,9 @@ class SignalingSettings(AvatarSettings):
     messages_per_second: float = Field(100.0, gt=0)
     message_burst: int = Field(300, ge=1)
     public_url: str | None = None
+    ice_servers: list[str] = Field(
+        default_factory=list
+    )  # advertised to peers: stun:HOST:PORT, turn:HOST:PORT?transport=udp
+    turn_secret: SecretStr | None = None  # coturn's static-auth-secret: TURN credentials are derived per peer
+    turn_ttl_s: int = Field(12 * 3600, ge=60)
     static_dir: Path | None = None

@@ -273,3 +273,30 @@ async def test_a_plain_get_of_ws_checks_the_token_without_joining(signaling: Sig
     assert status == 426 and "upgrade" in json.loads(body)["error"]
     status, _, _ = await get(signaling, "/ws?room=r1&role=viewer&token=wrong")
     assert status == 401
+
+
+async def test_ice_servers_are_advertised_with_short_lived_turn_credentials(token: str) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import time
+
+    settings = SignalingSettings.load(
+        {
+            "host": "127.0.0.1",
+            "port": 0,
+            "turn_secret": "s3cret",
+            "turn_ttl_s": 600,
+            "ice_servers": ["stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp"],
+        }
+    )
+    async with SignalingService(settings, token) as service:
+        ws = await join(service, token, "local")
+        welcome = await receive(ws, "welcome")
+        await leave(ws)
+    stun, turn = welcome["ice_servers"]
+    assert stun == {"urls": "stun:127.0.0.1:3478"}
+    expiry, peer = turn["username"].split(":")
+    assert peer == welcome["peer_id"] and 590 <= int(expiry) - time.time() <= 600
+    expected = base64.b64encode(hmac.new(b"s3cret", turn["username"].encode(), hashlib.sha1).digest()).decode()
+    assert turn["credential"] == expected and "s3cret" not in json.dumps(welcome)

@@ -34,6 +34,20 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--max-viewers-per-room", type=int, help="browser viewers per room (default 16)")
     parser.add_argument("--public-url", help="base URL to print in join links, e.g. https://host:port")
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        dest="ice_servers",
+        metavar="URL",
+        help="STUN/TURN URL advertised to peers in welcome, repeatable (e.g. turn:HOST:3478?transport=udp)",
+    )
+    parser.add_argument(
+        "--turn-secret",
+        help="coturn static-auth-secret: peers get short-lived TURN credentials (or AVATAR_TURN_SECRET)",
+    )
+    parser.add_argument(
+        "--turn-ttl", type=int, dest="turn_ttl_s", help="TURN credential lifetime in seconds (default 43200)"
+    )
     add_config_flag(parser)
     parser.set_defaults(func=run)
 
@@ -50,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
             "max_connections_per_address",
             "max_viewers_per_room",
             "public_url",
+            "ice_servers",
+            "turn_secret",
+            "turn_ttl_s",
         )
     }
     settings = load_settings(SignalingSettings, args, "signaling", fields)
