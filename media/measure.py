@@ -10,7 +10,7 @@ import numpy as np
 
 from media.audio import mono_int16
 from media.frames import AUDIO_RATE
-from media.test_pattern import ToneOnsetDetector, read_stamp
+from media.test_pattern import ToneOnsetDetector, luma_plane, read_stamp
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -61,9 +61,7 @@ class TestPatternMeter:
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
         self.sizes.add((frame.width, frame.height))
-        yuv = frame.format.name == "yuv420p"
-        luma = frame.to_ndarray()[: frame.height] if yuv else frame.to_ndarray(format="gray")
-        stamp = read_stamp(luma, now=arrival)
+        stamp = read_stamp(luma_plane(frame), now=arrival)
         if self._last_video_arrival is not None:
             self.max_video_gap_ms = max(self.max_video_gap_ms, (arrival - self._last_video_arrival) * 1000)
         self._last_video_arrival = arrival

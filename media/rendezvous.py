@@ -17,11 +17,12 @@ MIN_BACKOFF_S = 0.25
 MAX_BACKOFF_S = 5.0
 
 
-async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds`` unless ``stop`` is set first."""
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait at most ``seconds`` for ``event``; returns whether it was set."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
-            await stop.wait()
+            await event.wait()
+    return event.is_set()
 
 
 async def join_room(settings: PeerSettings, role: Role, stop: asyncio.Event) -> SignalingClient | None:
@@ -42,6 +43,6 @@ async def join_room(settings: PeerSettings, role: Role, stop: asyncio.Event) -> 
             raise
         except SignalingError as exc:
             logger.warning("%s; retrying in %.1f s", exc, backoff)
-            await wait_or_stop(stop, backoff)
+            await wait_event(stop, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S) * random.uniform(0.8, 1.2)
     return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import av
 import numpy as np
 
 from media.clock import MediaClock
@@ -44,6 +45,13 @@ def write_stamp(image: np.ndarray, index: int, send_time: float) -> None:
         bits = (value >> np.arange(STAMP_BITS - 1, -1, -1)) & 1
         strip = np.repeat(bits.astype(np.uint8) * 255, block)
         image[row * block : (row + 1) * block, : strip.size, :] = strip[None, :, None]
+
+
+def luma_plane(frame: av.VideoFrame) -> np.ndarray:
+    """The luma of a decoded frame (the Y plane as is for yuv420p, converted otherwise)."""
+    if frame.format.name == "yuv420p":
+        return frame.to_ndarray()[: frame.height]
+    return frame.to_ndarray(format="gray")
 
 
 def read_stamp(luma: np.ndarray, now: float | None = None) -> Stamp | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field
 
 from media.protocol import Metrics
+from media.rendezvous import wait_event
 from peer_local.listener import Listener
 from peer_local.runner import build_listener
 from peer_local.service import LocalPeer
@@ -150,7 +151,5 @@ class Demo:
             return
         session = await local.wait_session()
         await session.media_started.wait()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.duration_s):
-                await stop.wait()
+        await wait_event(stop, self.settings.duration_s)
         stop.set()

@@ -17,6 +17,7 @@ from media.datachannel import DataChannelEndpoint, MessageHandler
 from media.ice import rtc_configuration
 from media.peer_connection import close_peer_connection
 from media.receive_tuning import tune_receiver
+from media.rendezvous import wait_event
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
 
@@ -75,10 +76,7 @@ class RemoteSession:
         self._answered.set()
 
     async def wait_answered(self) -> bool:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.answer_timeout_s):
-                await self._answered.wait()
-        return self._answered.is_set()
+        return await wait_event(self._answered, self.settings.answer_timeout_s)
 
     def end(self, reason: str) -> None:
         if not self.ended.is_set():

@@ -13,6 +13,7 @@ from media.audio import mono_int16
 from media.measure import summary_ms
 from media.protocol import Metrics
 from media.stamping import read_speaking
+from media.test_pattern import luma_plane
 from peer_local.listener import HeardTurn
 
 ONSET_LEVEL = 1_000  # int16 peak that counts as the avatar speaking
@@ -41,7 +42,7 @@ class SpeechOnsetProbe:
         if not self.read_video:
             return
         now = time.monotonic()
-        if read_speaking(frame.to_ndarray()[: frame.height], now=arrival):
+        if read_speaking(luma_plane(frame), now=arrival):
             if now - self._last_speaking_frame > QUIET_S:
                 self.video_onsets.append(now)
             self._last_speaking_frame = now

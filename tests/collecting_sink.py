@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from media.audio import mono_int16
-from media.test_pattern import read_stamp
+from media.test_pattern import luma_plane, read_stamp
 
 
 @dataclass
@@ -26,7 +26,7 @@ class CollectingSink:
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
         self.video_sizes.append((frame.width, frame.height))
         self.video_pts.append(int(frame.pts or 0))
-        stamp = read_stamp(frame.to_ndarray()[: frame.height], now=arrival)
+        stamp = read_stamp(luma_plane(frame), now=arrival)
         if stamp is not None:
             self.stamp_indices.append(stamp.index)
         self.changed.set()
