@@ -6,8 +6,10 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -62,20 +64,35 @@ class SignalingServer:
         self._sockets: set[web.WebSocketResponse] = set()
         self._shutting_down = False
         self.membership_changed = asyncio.Event()
+        # the GPU box reports its sidecars here: name -> {"state": "running" | "starting" | ..., ...}
+        self.components: Callable[[], dict[str, dict[str, Any]]] | None = None
 
     # -- HTTP -------------------------------------------------------------------------------------------
 
+    def health_status(self, components: dict[str, dict[str, Any]]) -> str:
+        """ok | starting (a component is loading) | degraded (one crashed or restarts) | shutting-down."""
+        if self._shutting_down:
+            return "shutting-down"
+        states = {component.get("state") for component in components.values()}
+        if states <= {"running"}:
+            return "ok"
+        if states <= {"running", "starting", "stopped"}:
+            return "starting"
+        return "degraded"
+
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "status": "shutting-down" if self._shutting_down else "ok",
-                "version": self.version,
-                "uptime_s": round(time.monotonic() - self.started, 3),
-                "rooms": len(self.registry.rooms),
-                "peers": self.registry.peer_count,
-            },
-            status=503 if self._shutting_down else 200,
-        )
+        components = self.components() if self.components else {}
+        status = self.health_status(components)
+        body: dict[str, Any] = {
+            "status": status,
+            "version": self.version,
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "rooms": len(self.registry.rooms),
+            "peers": self.registry.peer_count,
+        }
+        if self.components:
+            body["components"] = components
+        return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def metrics_text(self, request: web.Request) -> web.Response:
         body = self.metrics.render(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from peer_remote.box.plan import coturn_config
 from signaling.messages import Role
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
@@ -57,30 +58,17 @@ def namespaces() -> Iterator[tuple[str, str]]:
 def coturn(namespaces: tuple[str, str], tmp_path: Path) -> Iterator[Path]:
     binary = shutil.which("turnserver")
     assert binary, "coturn is not installed (.ci/run installs it)"
-    log = tmp_path / "turn.log"
+    log = tmp_path / "turn.log"  # coturn_config logs there
     config = tmp_path / "turnserver.conf"
     config.write_text(
-        "\n".join(
-            [
-                f"listening-ip={A_HOST}",
-                f"listening-ip={B_HOST}",
-                "listening-port=3478",
-                f"relay-ip={A_HOST}",
-                "min-port=49160",
-                "max-port=49260",
-                "use-auth-secret",
-                "static-auth-secret=relay-secret",
-                "realm=avatar",
-                "fingerprint",
-                "no-tls",
-                "no-dtls",
-                "no-cli",
-                "verbose",
-                "simple-log",
-                f"log-file={log}",
-                f"userdb={tmp_path / 'turndb'}",
-                f"pidfile={tmp_path / 'turn.pid'}",
-            ]
+        coturn_config(
+            "relay-secret",
+            tmp_path,
+            listening_ips=[A_HOST, B_HOST],
+            relay_ip=A_HOST,
+            port=3478,
+            min_port=49160,
+            max_port=49260,
         )
     )
     process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

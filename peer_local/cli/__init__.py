@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 from peer_local.cli import (
     bench_command,
+    box_command,
     demo_command,
+    deploy_command,
     devices_command,
     local_command,
     remote_command,
@@ -27,6 +29,8 @@ COMMANDS = (
     speak_commands,
     devices_command,
     bench_command,
+    box_command,
+    deploy_command,
 )
 
 

@@ -91,7 +91,8 @@ def _bench(
     return parser
 
 
-def _write_json(path: Path | None, result: dict[str, Any]) -> None:
+def write_json(path: Path | None, result: dict[str, Any]) -> None:
+    """Write a result as JSON (when a path was given) and say where."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
@@ -103,7 +104,7 @@ def run_asr(args: argparse.Namespace) -> int:
 
     result = run(args.beam_size, args.end_silence_ms)
     print_asr_table(result)
-    _write_json(args.json, result)
+    write_json(args.json, result)
     return 0
 
 
@@ -112,7 +113,7 @@ def run_face(args: argparse.Namespace) -> int:
 
     result = run_face_bench(args.musetalk_models, args.device)
     print_face_table(result)
-    _write_json(args.json, result)
+    write_json(args.json, result)
     return 0
 
 
@@ -121,7 +122,7 @@ def run_e2e(args: argparse.Namespace) -> int:
 
     result = asyncio.run(run_e2e_bench())
     print_e2e_table(result)
-    _write_json(args.json, result)
+    write_json(args.json, result)
     return 0 if "error" not in result else 1
 
 
@@ -134,7 +135,7 @@ def run_turn(args: argparse.Namespace) -> int:
         return 2
     result = asyncio.run(run_turn_bench(settings, args.turns))
     print_turn_table(result)
-    _write_json(args.json, result)
+    write_json(args.json, result)
     return 0
 
 
@@ -149,5 +150,5 @@ def run_transport(args: argparse.Namespace) -> int:
     config = TransportBenchConfig(codec=args.codec, width=width, height=height, fps=args.fps, duration_s=args.duration)
     result = asyncio.run(run_transport_bench(config))
     print_table(result)
-    _write_json(args.json, result)
+    write_json(args.json, result)
     return 0 if "error" not in result else 1

@@ -1,0 +1,1 @@
+"""Deploying peer_remote to rented GPUs (Vast.ai)."""
