@@ -18,6 +18,7 @@ from media.ice import rtc_configuration
 from media.peer_connection import close_peer_connection
 from media.receive_tuning import tune_receiver
 from media.rendezvous import wait_event
+from media.sdp_policy import check_sdp
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
 
@@ -72,6 +73,7 @@ class RemoteSession:
         return self.pc.localDescription.sdp
 
     async def accept_answer(self, sdp: str) -> None:
+        check_sdp(sdp, "answer")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         self._answered.set()
 

@@ -14,6 +14,7 @@ from media.datachannel import DataChannelEndpoint
 from media.ice import rtc_configuration
 from media.peer_connection import add_remote_candidate, close_peer_connection
 from media.protocol import DataMessage
+from media.sdp_policy import check_sdp
 from media.stream import AVStream
 from peer_remote.settings import RemoteSettings
 from signaling.messages import Candidate, Role
@@ -51,7 +52,8 @@ class SubscriberSession:
         self.pc.on("connectionstatechange", self._on_state)
 
     async def answer(self, offer_sdp: str) -> str:
-        """Set the subscriber's offer, attach our tracks, return our answer SDP."""
+        """Set the subscriber's offer, attach our tracks, return our answer SDP (ValueError if not allowed)."""
+        check_sdp(offer_sdp, "offer")
         audio, video = self._stream.subscribe()
         # transceivers made before the offer is applied are matched to its m-lines, so the codec
         # preference takes part in the negotiation

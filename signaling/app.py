@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from signaling.auth import SharedTokenAuthenticator, request_token
+from signaling.auth import RoomAuthenticator, request_token
 from signaling.messages import (
     ROOM_PATTERN,
     Bye,
@@ -55,7 +55,7 @@ class SignalingServer:
 
     def __init__(self, settings: SignalingSettings, token: str) -> None:
         self.settings = settings
-        self.auth = SharedTokenAuthenticator(token)
+        self.auth = RoomAuthenticator(token, settings.shared_token_accepted)
         self.registry = RoomRegistry(settings.max_viewers_per_room)
         self.metrics = SignalingMetrics()
         self.started = time.monotonic()
@@ -108,16 +108,20 @@ class SignalingServer:
 
     # -- WebSocket --------------------------------------------------------------------------------------
 
+    def _refuse_auth(self, address: str, reason: str) -> web.Response:
+        self.metrics.auth_failures_total += 1
+        logger.warning("refused %s: %s", address, reason)
+        return web.json_response({"error": reason}, status=401)
+
     def _refuse(self, status: int, message: str) -> web.Response:
         self.metrics.connections_refused_total += 1
         return web.json_response({"error": message}, status=status)
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         address = request.remote or "unknown"
-        if not self.auth.check(request_token(request)):
-            self.metrics.auth_failures_total += 1
-            logger.warning("refused %s: missing or wrong token", address)
-            return web.json_response({"error": "missing or wrong token"}, status=401)
+        presented = request_token(request)
+        if not presented:
+            return self._refuse_auth(address, "missing token")
         if self._shutting_down:
             return self._refuse(503, "server is shutting down")
         room_name = request.query.get("room", "")
@@ -127,6 +131,9 @@ class SignalingServer:
             role = Role(request.query.get("role", ""))
         except ValueError:
             return self._refuse(400, "role must be one of: remote, local, viewer")
+        refusal = self.auth.refusal(presented, room_name, role.value)
+        if refusal is not None:
+            return self._refuse_auth(address, refusal)
         if self._per_address[address] >= self.settings.max_connections_per_address:
             return self._refuse(429, f"too many connections from {address}")
         if request.headers.get("Upgrade", "").lower() != "websocket":

@@ -1,4 +1,4 @@
-"""Who may connect: bearer tokens checked in constant time."""
+"""Who may connect: room-scoped signed tokens, and the plain shared token where it is allowed (loopback)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import hmac
 import secrets
 
 from aiohttp import web
+
+from signaling.tokens import TokenError, looks_signed, verify_token
 
 
 def generate_token() -> str:
@@ -39,3 +41,26 @@ class SharedTokenAuthenticator:
         """Constant-time comparison; a missing token never matches."""
         candidate = (presented or "").encode("utf-8")
         return hmac.compare_digest(candidate, self._token) and presented is not None
+
+
+class RoomAuthenticator:
+    """Admits signed tokens for the right room and role; the plain shared secret only if ``accept_shared``."""
+
+    def __init__(self, secret: str, accept_shared: bool) -> None:
+        self.shared = SharedTokenAuthenticator(secret)
+        self._secret = secret
+        self.accept_shared = accept_shared
+
+    def refusal(self, presented: str | None, room: str, role: str) -> str | None:
+        """None if ``presented`` admits ``role`` into ``room``, else the reason to give the client."""
+        if not presented:
+            return "missing token"
+        if looks_signed(presented):
+            try:
+                verify_token(self._secret, presented, room, role)
+            except TokenError as exc:
+                return str(exc)
+            return None
+        if self.shared.check(presented):
+            return None if self.accept_shared else "the shared secret is not accepted here: present a signed token"
+        return "missing or wrong token"

@@ -9,9 +9,10 @@ from types import TracebackType
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from signaling.messages import ErrorReply, Role, Welcome, dump, parse_server_message
+from signaling.messages import ErrorReply, MessageError, Role, Welcome, dump, parse_server_message
+from signaling.tokens import issue_token, looks_signed
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,14 @@ class SignalingError(RuntimeError):
 
 class SignalingAuthError(SignalingError):
     """401: missing or wrong token. Retrying will not help."""
+
+
+CONNECTION_TOKEN_TTL_S = 600
+
+
+def connection_token(token: str, room: str, role: Role) -> str:
+    """A signed token is presented as is; holding the secret, mint a short-lived one for this room and role."""
+    return token if looks_signed(token) else issue_token(token, room, role.value, CONNECTION_TOKEN_TTL_S)
 
 
 class SignalingClient:
@@ -51,7 +60,9 @@ class SignalingClient:
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 self._socket = await self._session.ws_connect(
-                    self._ws_url(), headers={"Authorization": f"Bearer {self._token}"}, heartbeat=10.0
+                    self._ws_url(),
+                    headers={"Authorization": f"Bearer {connection_token(self._token, self.room, self.role)}"},
+                    heartbeat=10.0,
                 )
                 message = await self._socket.receive()
         except aiohttp.WSServerHandshakeError as exc:
@@ -67,7 +78,11 @@ class SignalingClient:
         if message.type != aiohttp.WSMsgType.TEXT:
             await self.close()
             raise SignalingError(f"signaling server closed the connection ({self._socket.close_code})")
-        first = parse_server_message(message.data)
+        try:
+            first = parse_server_message(message.data)
+        except MessageError as exc:
+            await self.close()
+            raise SignalingError(f"signaling server sent something else than welcome: {exc}") from exc
         if isinstance(first, ErrorReply):
             await self.close()
             raise SignalingError(f"signaling server refused us: {first.code}: {first.message}")
@@ -90,8 +105,8 @@ class SignalingClient:
                 continue
             try:
                 yield parse_server_message(frame.data)
-            except ValidationError as exc:
-                logger.warning("ignoring malformed signaling message: %s", exc.errors()[0]["msg"])
+            except MessageError as exc:
+                logger.warning("ignoring malformed signaling message: %s", exc)
 
     @property
     def closed(self) -> bool:

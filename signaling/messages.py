@@ -168,8 +168,12 @@ def parse_client_message(text: str | bytes, max_bytes: int) -> Offer | Answer | 
 
 
 def parse_server_message(text: str | bytes) -> Any:
-    """Validate a frame received from the server (used by clients)."""
-    return SERVER_ADAPTER.validate_json(text)
+    """Validate a frame received from the server (used by clients); :class:`MessageError` if it is not one."""
+    try:
+        return SERVER_ADAPTER.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise MessageError(ErrorCode.BAD_MESSAGE, f"invalid server message: {first['msg']}") from exc
 
 
 def dump(message: BaseModel) -> str:

@@ -14,6 +14,7 @@ from aiohttp import web
 from signaling.app import SERVER_KEY, SignalingServer, create_app
 from signaling.auth import generate_token
 from signaling.settings import SignalingSettings, is_loopback_host
+from signaling.tokens import issue_token
 
 logger = logging.getLogger(__name__)
 
@@ -109,5 +110,9 @@ async def serve_until_stopped(settings: SignalingSettings, token: str, announce:
             print(f"peers connect to: {service.ws_url}?room=demo&role=ROLE (Authorization: Bearer <token>)", flush=True)
         else:
             print(f"signaling server on {service.base_url} (token from AVATAR_TOKEN/--token)", flush=True)
+            viewer = issue_token(token, "demo", "viewer", 12 * 3600)
+            print(
+                f"preview page for room demo (viewer, 12 h): {join_url(service.base_url, 'demo', viewer)}", flush=True
+            )
         await stop.wait()
         logger.info("stop signal received")

@@ -120,4 +120,12 @@ class SignalingSettings(AvatarSettings):
     )  # advertised to peers: stun:HOST:PORT, turn:HOST:PORT?transport=udp
     turn_secret: SecretStr | None = None  # coturn's static-auth-secret: TURN credentials are derived per peer
     turn_ttl_s: int = Field(12 * 3600, ge=60)
+    # the plain shared secret as a token: None = only when bound to loopback; elsewhere peers present signed tokens
+    accept_shared_token: bool | None = None
     static_dir: Path | None = None
+
+    @property
+    def shared_token_accepted(self) -> bool:
+        if self.accept_shared_token is not None:
+            return self.accept_shared_token
+        return is_loopback_host(self.host)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -10,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from media.ice import pin_host_addresses
+from peer_remote.service import RemotePeer
+from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
+from tests.peer_helpers import peer_fields, running
 
 ARTIFACTS: Path = Path(os.environ.get("AVATAR_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts"))
 
@@ -32,3 +36,12 @@ async def signaling(token: str) -> AsyncIterator[SignalingService]:
     settings = SignalingSettings.load({"host": "127.0.0.1", "port": 0, "heartbeat_s": 1.0})
     async with SignalingService(settings, token) as service:
         yield service
+
+
+@pytest.fixture
+async def remote(signaling: SignalingService, token: str) -> AsyncIterator[RemotePeer]:
+    peer = RemotePeer(RemoteSettings.load({**peer_fields(signaling, token), "width": 320, "height": 240}))
+    async with running(peer.run):
+        async with asyncio.timeout(10):
+            await peer.connected.wait()
+        yield peer

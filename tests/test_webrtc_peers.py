@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import av
@@ -14,55 +12,15 @@ import numpy as np
 import pytest
 
 from media.protocol import Error, Transcript
-from peer_local.service import LocalPeer
-from peer_local.settings import LocalSettings
 from peer_local.sinks import RecorderSink
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.messages import Role
 from signaling.server import SignalingService
 from tests.collecting_sink import CollectingSink
+from tests.peer_helpers import local_peer, peer_fields, running
 
 pytestmark = pytest.mark.slow
-
-
-def peer_fields(service: SignalingService, token: str) -> dict[str, object]:
-    return {
-        "signaling": service.base_url,
-        "room": "t",
-        "token": token,
-        "ice_servers": [],
-        "ice_host_addresses": ["127.0.0.1"],
-        "source": "test-pattern",
-    }
-
-
-@contextlib.asynccontextmanager
-async def running(coro_factory: object) -> AsyncIterator[asyncio.Event]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(coro_factory(stop))  # type: ignore[operator]
-    try:
-        yield stop
-    finally:
-        stop.set()
-        async with asyncio.timeout(15):
-            await task
-
-
-@pytest.fixture
-async def remote(signaling: SignalingService, token: str) -> AsyncIterator[RemotePeer]:
-    peer = RemotePeer(RemoteSettings.load({**peer_fields(signaling, token), "width": 320, "height": 240}))
-    async with running(peer.run):
-        async with asyncio.timeout(10):
-            await peer.connected.wait()
-        yield peer
-
-
-def local_peer(
-    service: SignalingService, token: str, sink: object, role: Role = Role.LOCAL, **extra: object
-) -> LocalPeer:
-    settings = LocalSettings.load({**peer_fields(service, token), **extra})
-    return LocalPeer(settings, [sink], role=role)  # type: ignore[list-item]
 
 
 async def test_local_decodes_video_of_the_configured_size_with_increasing_pts_and_gapless_audio(

@@ -17,6 +17,7 @@ from peer_local.cli import (
     remote_command,
     signaling_command,
     speak_commands,
+    token_command,
     transcribe_command,
 )
 
@@ -31,6 +32,7 @@ COMMANDS = (
     bench_command,
     box_command,
     deploy_command,
+    token_command,
 )
 
 

@@ -48,6 +48,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--turn-ttl", type=int, dest="turn_ttl_s", help="TURN credential lifetime in seconds (default 43200)"
     )
+    parser.add_argument(
+        "--accept-shared-token",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="accept the plain secret as a token (default: only on loopback; elsewhere peers present signed "
+        "room tokens, which peers holding the secret mint themselves; `avatar token` issues one)",
+    )
     add_config_flag(parser)
     parser.set_defaults(func=run)
 
@@ -67,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             "ice_servers",
             "turn_secret",
             "turn_ttl_s",
+            "accept_shared_token",
         )
     }
     settings = load_settings(SignalingSettings, args, "signaling", fields)
