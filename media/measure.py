@@ -57,6 +57,9 @@ class TestPatternMeter:
     _flash_send: dict[int, float] = field(default_factory=dict)
     _flash_arrival: dict[int, float] = field(default_factory=dict)
     _onsets: list[float] = field(default_factory=list)
+    _onset_offsets: list[float] = field(default_factory=list)  # the clock offset of the frame holding each onset
+    _audio_offsets: list[tuple[float, float]] = field(default_factory=list)  # (arrival, arrival - media time)
+    _calibration: list[float] = field(default_factory=list)  # sender clock estimates, one per matched onset
     _detector: ToneOnsetDetector = field(default_factory=ToneOnsetDetector)
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
@@ -87,9 +90,13 @@ class TestPatternMeter:
         if self._last_audio_arrival is not None:
             self.max_audio_gap_ms = max(self.max_audio_gap_ms, (arrival - self._last_audio_arrival) * 1000)
         self._last_audio_arrival = arrival
+        offset = arrival - float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+        if offset is not None:
+            self._audio_offsets.append((arrival, offset))
         onset = self._detector.feed(samples)
         if onset is not None:
             self._onsets.append(arrival + onset / AUDIO_RATE)
+            self._onset_offsets.append(offset if offset is not None else float("nan"))
 
     def on_connection(self, connected: bool) -> None:
         self.connected = connected
@@ -103,7 +110,8 @@ class TestPatternMeter:
         sends = [self._flash_send[s] for s in seconds]
         self.audio_latency_ms.clear()
         self.av_offset_ms.clear()
-        for onset in self._onsets:
+        self._calibration.clear()
+        for onset, frame_offset in zip(self._onsets, self._onset_offsets, strict=True):
             i = bisect.bisect_right(sends, onset) - 1
             if i < 0:
                 continue
@@ -112,6 +120,28 @@ class TestPatternMeter:
                 continue
             self.audio_latency_ms.append(latency)
             self.av_offset_ms.append((onset - self._flash_arrival[seconds[i]]) * 1000)
+            if frame_offset == frame_offset:  # not NaN
+                self._calibration.append(frame_offset - latency / 1000)
+
+    def audio_frame_latency_ms(self) -> list[tuple[float, float]]:
+        """Latency of every audio frame: its clock offset, calibrated by the once-a-second tone measurement."""
+        if not self._calibration:
+            return []
+        sender_clock = float(np.median(self._calibration))
+        return [(arrival, (offset - sender_clock) * 1000) for arrival, offset in self._audio_offsets]
+
+    def audio_recovery(self, threshold_ms: float = 100.0) -> tuple[float, int]:
+        """(longest stretch in seconds with audio latency above ``threshold_ms``, number of such stretches)."""
+        longest, episodes, started = 0.0, 0, None
+        series = self.audio_frame_latency_ms()
+        for arrival, latency in series:
+            if latency > threshold_ms and started is None:
+                started, episodes = arrival, episodes + 1
+            elif latency <= threshold_ms and started is not None:
+                longest, started = max(longest, arrival - started), None
+        if started is not None and series:
+            longest = max(longest, series[-1][0] - started)
+        return longest, episodes
 
     @property
     def video_fps(self) -> float:
@@ -121,6 +151,7 @@ class TestPatternMeter:
 
     def report(self) -> dict[str, object]:
         self.match_onsets()
+        recovery, episodes = self.audio_recovery()
         return {
             "video_fps": round(self.video_fps, 2),
             "frames": self.frames,
@@ -131,5 +162,9 @@ class TestPatternMeter:
             "av_offset_ms": _round(percentile(self.av_offset_ms, 50)),
             "av_offset_ms_all": summary_ms(self.av_offset_ms),
             "max_video_gap_ms": round(self.max_video_gap_ms, 1),
+            "max_freeze_ms": round(self.max_video_gap_ms, 1),
+            "audio_frame_latency_ms": summary_ms([latency for _, latency in self.audio_frame_latency_ms()]),
+            "audio_recovery_s": round(recovery, 2),
+            "audio_latency_episodes_over_100ms": episodes,
             "max_audio_gap_ms": round(self.max_audio_gap_ms, 1),
         }

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from peer_local.bench.processes import cpu_percent, cpu_sample, start_avatar, stop_process
+from peer_local.bench.processes import cpu_percent, cpu_sample, open_log, start_avatar, stop_process
 from signaling.messages import Role
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
@@ -26,6 +26,7 @@ class TransportBenchConfig:
     height: int = 512
     fps: int = 25
     duration_s: float = 20.0
+    impair: str | None = None  # e.g. "delay=50ms,loss=3%": peers in two network namespaces behind our bridge
 
 
 async def _wait_for_role(service: SignalingService, role: Role, timeout_s: float) -> None:
@@ -33,8 +34,40 @@ async def _wait_for_role(service: SignalingService, role: Role, timeout_s: float
         await service.server.wait_for_peer(role)
 
 
+def local_measure_args(config: TransportBenchConfig, measure_path: Path) -> list[str]:
+    return [
+        "--duration",
+        str(config.duration_s),
+        "--measure",
+        str(measure_path),
+        "--measure-warmup",
+        str(WARMUP_S),
+        "--input",
+        "none",
+        "--camera",
+        "none",
+        "--mic-out",
+        "none",
+    ]
+
+
+def remote_pattern_args(config: TransportBenchConfig) -> list[str]:
+    return [
+        "--source",
+        "test-pattern",
+        "--codec",
+        config.codec,
+        "--size",
+        f"{config.width}x{config.height}",
+        "--fps",
+        str(config.fps),
+    ]
+
+
 async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
     """Run signaling in process and both peers as child processes; returns the result document."""
+    if config.impair:
+        return await run_impaired_transport_bench(config)
     token = secrets.token_urlsafe(16)
     env = {"AVATAR_TOKEN": token}
     workdir = Path(tempfile.mkdtemp(prefix="avatar-bench-"))
@@ -43,18 +76,7 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
     async with SignalingService(settings, token) as service:
         common = ["--signaling", service.base_url, "--room", "bench", "--ice-host", "127.0.0.1"]
         remote = await start_avatar(
-            "remote",
-            *common,
-            "--source",
-            "test-pattern",
-            "--codec",
-            config.codec,
-            "--size",
-            f"{config.width}x{config.height}",
-            "--fps",
-            str(config.fps),
-            env=env,
-            log_path=str(workdir / "remote.log"),
+            "remote", *common, *remote_pattern_args(config), env=env, log_path=str(workdir / "remote.log")
         )
         local = None
         try:
@@ -62,18 +84,7 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
             local = await start_avatar(
                 "local",
                 *common,
-                "--duration",
-                str(config.duration_s),
-                "--measure",
-                str(measure_path),
-                "--measure-warmup",
-                str(WARMUP_S),
-                "--input",
-                "none",
-                "--camera",
-                "none",
-                "--mic-out",
-                "none",
+                *local_measure_args(config, measure_path),
                 env=env,
                 log_path=str(workdir / "local.log"),
             )
@@ -93,11 +104,9 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
             if local is not None:
                 await stop_process(local)
             await stop_process(remote)
-    if not measure_path.exists():
-        return {"error": f"the local peer wrote no measurement; logs in {workdir}"}
-    measured = json.loads(measure_path.read_text())
+    measured = read_measurement(measure_path, workdir)
     if "error" in measured:
-        return {"error": f"{measured['error']}; logs in {workdir}"}
+        return measured
     return {
         "bench": "transport",
         "config": asdict(config),
@@ -106,6 +115,93 @@ async def run_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
         "cpu_window_s": round(measured_s, 1),
         "logs": str(workdir),
     }
+
+
+def read_measurement(measure_path: Path, workdir: Path) -> dict[str, Any]:
+    if not measure_path.exists():
+        return {"error": f"the local peer wrote no measurement; logs in {workdir}"}
+    measured: dict[str, Any] = json.loads(measure_path.read_text())
+    if "error" in measured:
+        return {"error": f"{measured['error']}; logs in {workdir}"}
+    return measured
+
+
+async def run_impaired_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
+    """Remote and signaling in namespace A, the local peer in B, every packet through the impairment bridge."""
+    from peer_local.bench.impairment import ImpairmentSpec
+    from peer_local.bench.netns import ImpairedNetwork, NetnsError
+
+    assert config.impair is not None
+    spec = ImpairmentSpec.parse(config.impair)
+    token = secrets.token_urlsafe(16)
+    env = {"AVATAR_TOKEN": token}
+    workdir = Path(tempfile.mkdtemp(prefix="avatar-bench-impaired-"))
+    measure_path = workdir / "local.json"
+    processes: list[asyncio.subprocess.Process] = []
+    try:
+        async with ImpairedNetwork(spec, workdir=workdir) as net:
+            signaling_url = f"http://{net.a_ip}:8765"
+
+            async def in_namespace(namespace: str, *args: str, log: str) -> asyncio.subprocess.Process:
+                process = await start_in_namespace(net, namespace, args, env, str(workdir / log))
+                processes.append(process)
+                return process
+
+            await in_namespace(net.a, "signaling", "--host", net.a_ip, "--port", "8765", log="signaling.log")
+            common = ["--signaling", signaling_url, "--room", "bench"]
+            await in_namespace(
+                net.a, "remote", *common, "--ice-host", net.a_ip, *remote_pattern_args(config), log="remote.log"
+            )
+            local = await in_namespace(
+                net.b,
+                "local",
+                *common,
+                "--ice-host",
+                net.b_ip,
+                *local_measure_args(config, measure_path),
+                log="local.log",
+            )
+            try:
+                async with asyncio.timeout(config.duration_s + 90.0):
+                    await local.wait()
+            except TimeoutError:
+                return {"error": f"the local peer did not finish in time; logs in {workdir}"}
+    except NetnsError as exc:
+        return {"error": f"cannot build the impaired network: {exc}"}
+    finally:
+        for process in reversed(processes):
+            await stop_process(process)
+    measured = read_measurement(measure_path, workdir)
+    if "error" in measured:
+        return measured
+    bridge = json.loads(net.stats_path.read_text()) if net.stats_path.exists() else {}
+    return {
+        "bench": "transport",
+        "config": asdict(config),
+        "impairment": spec.describe(),
+        **measured,
+        "bridge": bridge,
+        "logs": str(workdir),
+    }
+
+
+async def start_in_namespace(
+    net: Any, namespace: str, args: tuple[str, ...], env: dict[str, str], log_path: str
+) -> asyncio.subprocess.Process:
+    """``avatar ARGS`` inside a network namespace (``ip netns exec``)."""
+    import os
+    import sys
+
+    out = open_log(log_path)
+    try:
+        return await asyncio.create_subprocess_exec(
+            *net.exec_argv(namespace, sys.executable, "-m", "peer_local.cli", *args),
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+        )
+    finally:
+        out.close()
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -121,9 +217,16 @@ def print_table(result: dict[str, Any]) -> None:
         ("audio latency ms p50/p95/max", _triple(result["audio_latency_ms"])),
         ("A/V offset ms (audio - video)", str(result["av_offset_ms"])),
         ("data channel RTT ms p50/p95", _triple(result["datachannel_rtt_ms"])),
-        ("CPU % of a core remote/local", f"{result['cpu_percent']['remote']} / {result['cpu_percent']['local']}"),
         ("max gap ms video/audio", f"{result['max_video_gap_ms']} / {result['max_audio_gap_ms']}"),
+        ("audio latency per frame ms p50/p95/max", _triple(result["audio_frame_latency_ms"])),
+        ("audio recovery s (back under 100 ms)", str(result["audio_recovery_s"])),
     ]
+    if "cpu_percent" in result:
+        rows.append(
+            ("CPU % of a core remote/local", f"{result['cpu_percent']['remote']} / {result['cpu_percent']['local']}")
+        )
+    if "impairment" in result:
+        rows.insert(1, ("impairment (each way)", result["impairment"]))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -35,6 +35,13 @@ def register(subparsers: Any) -> None:
     transport.add_argument(
         "--duration", type=float, default=20.0, help="measured seconds, after a 2 s warm-up (default 20)"
     )
+    transport.add_argument(
+        "--impair",
+        metavar="SPEC",
+        help="run the peers in two network namespaces behind our impairment bridge, each way: "
+        "delay=50ms,jitter=5ms,loss=3%%,reorder=1%%,burst=300ms/10s (needs root; adds max_freeze_ms and "
+        "audio_recovery_s)",
+    )
 
     asr = _bench(
         benches,
@@ -147,7 +154,17 @@ def run_transport(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"avatar bench transport: {exc}", file=sys.stderr)
         return 2
-    config = TransportBenchConfig(codec=args.codec, width=width, height=height, fps=args.fps, duration_s=args.duration)
+    if args.impair:
+        from peer_local.bench.impairment import ImpairmentSpec
+
+        try:
+            ImpairmentSpec.parse(args.impair)
+        except ValueError as exc:
+            print(f"avatar bench transport: --impair: {exc}", file=sys.stderr)
+            return 2
+    config = TransportBenchConfig(
+        codec=args.codec, width=width, height=height, fps=args.fps, duration_s=args.duration, impair=args.impair
+    )
     result = asyncio.run(run_transport_bench(config))
     print_table(result)
     write_json(args.json, result)
