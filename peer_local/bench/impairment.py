@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -150,10 +151,8 @@ async def run_bridge(
     peer = {interface_a: interface_b, interface_b: interface_a}
 
     def send(target: str, frame: bytes) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a full queue or a frame over the MTU is a loss, as on a real link
             sockets[target].send(frame)
-        except OSError:
-            pass  # a full queue or a frame over the MTU is a loss, as on a real link
 
     def readable(source: str) -> None:
         sock = sockets[source]
@@ -192,7 +191,8 @@ async def _main(args: argparse.Namespace) -> None:
     print(f"bridging {args.a} <-> {args.b}: {spec.describe()}", flush=True)
     stats = await run_bridge(args.a, args.b, spec, args.seed, stop)
     if args.stats:
-        Path(args.stats).write_text(json.dumps({k: asdict(v) for k, v in stats.items()}, indent=2))
+        document = json.dumps({k: asdict(v) for k, v in stats.items()}, indent=2)
+        await asyncio.to_thread(Path(args.stats).write_text, document)
 
 
 if __name__ == "__main__":
