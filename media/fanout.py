@@ -83,6 +83,13 @@ class TrackFanout:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    def queue_stats(self) -> dict[str, int]:
+        """Deepest subscriber queue now, and frames dropped for slow subscribers so far."""
+        return {
+            "queued_max": max((len(t._queue) for t in self._subscribers), default=0),
+            "dropped": sum(t.dropped for t in self._subscribers),
+        }
+
     def subscribe(self) -> FanoutTrack:
         track = FanoutTrack(self, self.max_queue)
         self._subscribers.add(track)

@@ -14,7 +14,7 @@ from signaling.messages import Role
 logger = logging.getLogger(__name__)
 
 MIN_BACKOFF_S = 0.25
-MAX_BACKOFF_S = 5.0
+MAX_BACKOFF_S = 2.0  # a restarted server is rejoined within ~2.5 s (the reconnect promise is 5 s)
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:

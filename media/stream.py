@@ -34,6 +34,16 @@ class AVStream:
     def subscriber_count(self) -> int:
         return self._video_fanout.subscriber_count
 
+    def queue_stats(self) -> dict[str, int]:
+        """Sender-side queue depths and drops (for soak benchmarks)."""
+        video, audio = self._video_fanout.queue_stats(), self._audio_fanout.queue_stats()
+        return {
+            "video_queued_max": video["queued_max"],
+            "audio_queued_max": audio["queued_max"],
+            "video_dropped": video["dropped"],
+            "audio_dropped": audio["dropped"],
+        }
+
     def interrupt(self) -> None:
         """Flush queued speech and frames; the next slot is idle."""
         self.scheduler.clear()

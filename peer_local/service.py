@@ -74,7 +74,7 @@ class LocalPeer:
                 remote = next((p for p in welcome.peers if p.role is Role.REMOTE), None)
                 self._remote_id = remote.peer_id if remote else None
                 if self.session is not None and self.session.remote_id != self._remote_id:
-                    await self._drop_session("the remote peer changed while signaling was away")
+                    await self._keep_or_drop_session("signaling is back")
                 logger.info(
                     "joined room %s as %s; remote %s",
                     self.settings.room,
@@ -127,9 +127,9 @@ class LocalPeer:
     async def _handle_signal(self, message: object) -> None:
         if isinstance(message, PeerJoined) and message.role is Role.REMOTE:
             logger.info("remote peer %s joined", message.peer_id)
-            if self.session is not None:
-                await self._drop_session("a new remote peer joined")
             self._remote_id = message.peer_id
+            if self.session is not None:
+                await self._keep_or_drop_session("a remote peer joined")
             self._retry_at = 0.0
             self._backoff = self.settings.reconnect_min_s
         elif isinstance(message, PeerLeft) and message.peer_id == self._remote_id:
@@ -140,10 +140,10 @@ class LocalPeer:
                 await self.session.accept_answer(message.sdp)
             except ValueError as exc:
                 await self._drop_session(f"bad answer from the remote peer: {exc}", retry=True)
+        elif isinstance(message, Bye) and message.from_ is None and message.reason == "server-shutdown":
+            logger.info("signaling server is shutting down; media continues while reconnecting")
         elif isinstance(message, Bye) and self.session and message.from_ in (self.session.remote_id, None):
             await self._drop_session(f"remote said bye ({message.reason or 'no reason'})", retry=True)
-        elif isinstance(message, Bye) and message.reason == "server-shutdown":
-            logger.info("signaling server is shutting down; media continues while reconnecting")
 
     async def _start_session(self, client: SignalingClient, remote_id: str) -> None:
         session = RemoteSession(remote_id, self.settings, self.sinks, self._dispatch_message, self._ice_servers)
@@ -169,6 +169,20 @@ class LocalPeer:
     async def _watch_answer(self, session: RemoteSession) -> None:
         if not await session.wait_answered():
             session.end(f"no answer within {self.settings.answer_timeout_s:.0f} s")
+
+    async def _keep_or_drop_session(self, why: str) -> None:
+        """The avatar has a new signaling identity (signaling restarted, or the avatar did).
+
+        A call whose media still flows is the same avatar reached before: it continues untouched (peer-to-peer
+        media never needed signaling). Otherwise the old session is dropped and a new offer goes out.
+        """
+        assert self.session is not None
+        if self.session.media_flowing():
+            logger.info(
+                "%s; the call continues (the avatar is %s in signaling)", why, self._remote_id or "not back yet"
+            )
+            return
+        await self._drop_session(f"{why}; the old call carries no media")
 
     async def _drop_session(self, reason: str, retry: bool = False) -> None:
         session = self.session

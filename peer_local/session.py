@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
@@ -45,6 +45,8 @@ class RemoteSession:
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.media_started = asyncio.Event()
+        self._frame_arrived = asyncio.Event()
+        self.last_frame_at = 0.0  # monotonic time of the last frame of either kind
         self.started_at = time.monotonic()
         self._answered = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,9 +97,25 @@ class RemoteSession:
             self.end(f"connection {state}")
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        task = asyncio.create_task(self._consume(track), name=f"consume-{track.kind}")
+        self._start_task(self._consume(track), f"consume-{track.kind}")
+
+    def _start_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def media_flowing(self, within_s: float = 1.0) -> bool:
+        """Frames arrived within the last ``within_s`` seconds."""
+        return not self.ended.is_set() and time.monotonic() - self.last_frame_at < within_s
+
+    async def _watch_media(self) -> None:
+        """End the session when frames stop: a frozen or vanished avatar says no goodbye."""
+        timeout = self.settings.media_timeout_s
+        while not self.ended.is_set():
+            self._frame_arrived.clear()
+            if not await wait_event(self._frame_arrived, timeout):
+                self.end(f"no media for {timeout:.0f} s")
+                return
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         video = track.kind == "video"
@@ -105,7 +123,11 @@ class RemoteSession:
             while True:
                 frame = await track.recv()
                 arrival = time.time()
-                self.media_started.set()
+                self.last_frame_at = time.monotonic()
+                self._frame_arrived.set()
+                if not self.media_started.is_set():
+                    self.media_started.set()
+                    self._start_task(self._watch_media(), "media-watchdog")
                 for sink in self.sinks:
                     try:
                         if video:

@@ -61,5 +61,7 @@ class LocalSettings(PeerSettings, ListeningSettings):
     mic_out: str | None = None  # a device name, "none", or None for the platform default (VB-Cable / avatar_mic)
     codec: Literal["VP8", "H264"] | None = None
     answer_timeout_s: float = Field(10.0, gt=0)
+    # no frame of either kind for this long ends the session (a frozen or vanished avatar without a goodbye)
+    media_timeout_s: float = Field(3.0, gt=0)
     reconnect_min_s: float = Field(0.25, gt=0)
     reconnect_max_s: float = Field(5.0, gt=0)

@@ -4,7 +4,6 @@ real device where a loopback /dev/video exists."""
 from __future__ import annotations
 
 import glob
-import threading
 import time
 from pathlib import Path
 
@@ -13,25 +12,7 @@ import numpy as np
 import pytest
 
 from peer_local.sinks.virtual_camera import VirtualCameraError, VirtualCameraSink
-
-
-class RecordingCameraStandIn:
-    """Stands in for pyvirtualcam.Camera (no virtual camera device can exist here): records what is sent."""
-
-    def __init__(self, width: int, height: int, fps: float, device: str | None = None) -> None:
-        self.width, self.height, self.fps, self.device = width, height, fps, device
-        self.sent: list[tuple[float, np.ndarray]] = []
-        self.enough = threading.Event()
-        self.closed = False
-
-    def send(self, frame: np.ndarray) -> None:
-        assert frame.shape == (self.height, self.width, 3) and frame.dtype == np.uint8
-        self.sent.append((time.monotonic(), frame))
-        if len(self.sent) >= 30:
-            self.enough.set()
-
-    def close(self) -> None:
-        self.closed = True
+from tests.device_stand_ins import RecordingCameraStandIn
 
 
 def avatar_frame(value: int) -> av.VideoFrame:

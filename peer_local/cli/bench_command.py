@@ -43,6 +43,23 @@ def register(subparsers: Any) -> None:
         "audio_recovery_s)",
     )
 
+    cycles = _bench(
+        benches,
+        "cycles",
+        run_cycles,
+        help="connect and disconnect a local peer N times: memory, fds, threads and tasks against a baseline",
+    )
+    cycles.add_argument("--count", type=int, default=200, help="cycles (default 200; the first 10 warm up)")
+
+    soak = _bench(
+        benches,
+        "soak",
+        run_soak,
+        help="one long call (default 1 h): latency, A/V offset, sender queues and memory per window, with slopes",
+    )
+    soak.add_argument("--duration", type=float, default=3600.0, help="seconds (default 3600)")
+    soak.add_argument("--window", type=float, default=60.0, help="seconds per sample (default 60)")
+
     asr = _bench(
         benches,
         "asr",
@@ -104,6 +121,26 @@ def write_json(path: Path | None, result: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
         print(f"wrote {path}")
+
+
+def run_cycles(args: argparse.Namespace) -> int:
+    from peer_local.bench.cycles import print_cycles_table
+    from peer_local.bench.cycles import run_cycles as cycles
+
+    result = asyncio.run(cycles(args.count))
+    print_cycles_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from peer_local.bench.soak import print_soak_table
+    from peer_local.bench.soak import run_soak as soak
+
+    result = asyncio.run(soak(args.duration, args.window))
+    print_soak_table(result)
+    write_json(args.json, result)
+    return 0
 
 
 def run_asr(args: argparse.Namespace) -> int:

@@ -134,8 +134,16 @@ class VirtualCameraSink:
     def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
         return None
 
+    @property
+    def last_live_frame(self) -> np.ndarray:
+        """The last avatar frame as placed on the camera (what the "reconnecting..." frame dims)."""
+        return self._last
+
     def on_connection(self, connected: bool) -> None:
         self.connected = connected
+        if not connected:
+            with self._lock:
+                self._pending.clear()  # frames still queued for their presentation time belong to the lost call
 
     def _due_frame(self, now: float) -> np.ndarray | None:
         """The newest frame whose presentation time (arrival + delay) has come; older ones are dropped."""
@@ -153,7 +161,7 @@ class VirtualCameraSink:
         tick = 0
         try:
             while not self._stop.is_set():
-                image = self._due_frame(time.time())
+                image = self._due_frame(time.time()) if self.connected else None
                 if image is not None:
                     self._last = compose(image, self._canvas, self.mirror)
                     out = self._last
