@@ -51,7 +51,12 @@ class DataChannelEndpoint:
         """Send if the channel is open; returns whether it was sent."""
         if not self.is_open:
             return False
-        self.channel.send(encode_message(message))
+        try:
+            text = encode_message(message)
+        except ProtocolError as exc:
+            logger.error("%s: not sent: %s", self.name, exc)
+            return False
+        self.channel.send(text)
         return True
 
     async def ping(self, timeout_s: float = 2.0) -> float:

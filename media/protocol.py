@@ -121,5 +121,10 @@ def parse_message(data: str | bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Data
         raise ProtocolError("bad-message", f"invalid {kind} message: {where}: {first['msg']}") from exc
 
 
-def encode_message(message: DataMessage) -> str:
-    return message.model_dump_json(exclude_none=True)
+def encode_message(message: DataMessage, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
+    """The wire form; :class:`ProtocolError` ``too-large`` if the peer would refuse it."""
+    text = message.model_dump_json(exclude_none=True)
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise ProtocolError("too-large", f"{message.type} message of {size} bytes exceeds the {max_bytes}-byte limit")
+    return text
