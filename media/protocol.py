@@ -82,9 +82,90 @@ class Error(_Message):
     message: str = Field(max_length=1_000)
 
 
-DataMessage = Transcript | Interrupt | Turn | Metrics | Ping | Pong | Error
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+PROFILE_FILE_NAMES = ("voice.wav", "voice.txt", "face.png", "face.mp4", "persona.toml")
+PROFILE_CHUNK_BYTES = 32 * 1024  # raw bytes per chunk: base64 and JSON stay well under MAX_MESSAGE_BYTES
+
+
+class ProfileFile(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    name: Literal["voice.wav", "voice.txt", "face.png", "face.mp4", "persona.toml"]
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    bytes: int = Field(ge=1, le=200 * 1024 * 1024)
+
+
+class ProfileOffer(_Message):
+    """local -> remote on connect: the person's profile files by content hash."""
+
+    type: Literal["profile-offer"] = "profile-offer"
+    profile: str = Field(min_length=1, max_length=64)
+    files: list[ProfileFile] = Field(max_length=len(PROFILE_FILE_NAMES))
+
+
+class ProfileRequest(_Message):
+    """remote -> local: the hashes it does not have yet (empty: it has everything)."""
+
+    type: Literal["profile-request"] = "profile-request"
+    sha256: list[str] = Field(default_factory=list, max_length=len(PROFILE_FILE_NAMES))
+
+
+class ProfileChunk(_Message):
+    """local -> remote: one bounded piece of a requested file (base64), in order."""
+
+    type: Literal["profile-chunk"] = "profile-chunk"
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    index: int = Field(ge=0)
+    count: int = Field(ge=1, le=10_000)
+    data: str = Field(max_length=PROFILE_CHUNK_BYTES * 4 // 3 + 8)
+
+
+class ProfileStatus(_Message):
+    """remote -> local (and viewers): where the profile stands."""
+
+    type: Literal["profile-status"] = "profile-status"
+    state: Literal["receiving", "preparing", "ready", "rejected"]
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class Control(_Message):
+    """local -> remote: the person's live control; the remote echoes it to viewers (the page's indicator)."""
+
+    type: Literal["control"] = "control"
+    mode: Literal["clone", "person"]  # person: taken over, the clone does not answer
+    muted: bool = False  # the clone stays on screen but does not answer
+
+
+DataMessage = (
+    Transcript
+    | Interrupt
+    | Turn
+    | Metrics
+    | Ping
+    | Pong
+    | Error
+    | ProfileOffer
+    | ProfileRequest
+    | ProfileChunk
+    | ProfileStatus
+    | Control
+)
 _ADAPTER: TypeAdapter[DataMessage] = TypeAdapter(Annotated[DataMessage, Field(discriminator="type")])
-KNOWN_TYPES = frozenset({"transcript", "interrupt", "turn", "metrics", "ping", "pong", "error"})
+KNOWN_TYPES = frozenset(
+    {
+        "transcript",
+        "interrupt",
+        "turn",
+        "metrics",
+        "ping",
+        "pong",
+        "error",
+        "profile-offer",
+        "profile-request",
+        "profile-chunk",
+        "profile-status",
+        "control",
+    }
+)
 
 
 class ProtocolError(ValueError):

@@ -143,7 +143,10 @@ class VirtualCameraSink:
         self.connected = connected
         if not connected:
             with self._lock:
-                self._pending.clear()  # frames still queued for their presentation time belong to the lost call
+                newest = self._pending[-1][1] if self._pending else None
+                self._pending.clear()  # the rest of the lost call is not played out
+            if newest is not None:
+                self._last = compose(newest, self._canvas, self.mirror)  # the picture "reconnecting..." dims
 
     def _due_frame(self, now: float) -> np.ndarray | None:
         """The newest frame whose presentation time (arrival + delay) has come; older ones are dropped."""

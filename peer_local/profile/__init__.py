@@ -1,0 +1,1 @@
+"""The person behind the clone: a profile folder (voice, face, persona) and its enrolment."""
