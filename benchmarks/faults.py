@@ -78,7 +78,13 @@ async def scenario(kind: str, workdir: Path) -> dict[str, float]:
     service = SignalingService(settings, token)
     await service.start()
     timeline = Timeline()
-    fields = {"signaling": service.base_url, "room": "f", "token": token, "ice_servers": [], "ice_host_addresses": ["127.0.0.1"]}
+    fields = {
+        "signaling": service.base_url,
+        "room": "f",
+        "token": token,
+        "ice_servers": [],
+        "ice_host_addresses": ["127.0.0.1"],
+    }
     local = LocalPeer(LocalSettings.load(fields), [timeline])
     stop = asyncio.Event()
     proc = await remote(service.base_url, token, workdir / f"{kind}-1.log")
@@ -146,7 +152,11 @@ async def main(repeat: int, json_path: Path | None) -> None:
         print(f"{kind:<18} median {medians[kind]}  worst {summary[kind]}")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"bench": "faults", "repeat": repeat, "median": medians, "worst": summary, "runs": runs}, indent=2))
+        json_path.write_text(
+            json.dumps(
+                {"bench": "faults", "repeat": repeat, "median": medians, "worst": summary, "runs": runs}, indent=2
+            )
+        )
         print(f"wrote {json_path}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-TEMPLATE = '''# persona.toml: who your clone is. Edit, then check it with: avatar enroll persona --check
+TEMPLATE = """# persona.toml: who your clone is. Edit, then check it with: avatar enroll persona --check
 # Every key is optional except name.
 
 # Your name as the clone introduces itself.
@@ -30,7 +30,7 @@ deflect = [
     "salary and contracts",
     "anything under NDA",
 ]
-'''
+"""
 
 
 class PersonaError(ValueError):
@@ -57,9 +57,7 @@ class Persona(BaseModel):
         if self.facts:
             parts.append("Facts you may share when asked: " + " ".join(f.strip() for f in self.facts))
         if self.deflect:
-            parts.append(
-                "Politely deflect these topics and offer to follow up later: " + "; ".join(self.deflect) + "."
-            )
+            parts.append("Politely deflect these topics and offer to follow up later: " + "; ".join(self.deflect) + ".")
         return " ".join(parts)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from media.measure import summary_ms
 from peer_local.asr import FasterWhisperTranscriber, WhisperSettings
-from peer_local.audio_input.file_source import FileAudioSource
 from peer_local.asr.wer import word_error_rate
+from peer_local.audio_input.file_source import FileAudioSource
 from peer_local.bench.speech import conversation
 from peer_local.listener import Listener
 from peer_local.turns import TurnSettings

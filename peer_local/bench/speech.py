@@ -50,4 +50,3 @@ def conversation(path: Path, sentences: list[str], gap_s: float = 1.2, lead_s: f
         parts += [np.zeros(int((lead_s if i == 0 else gap_s) * rate), dtype=np.int16), samples]
     parts.append(np.zeros(int(gap_s * rate), dtype=np.int16))
     return write_wav(path, np.concatenate(parts), rate)
-

@@ -13,6 +13,7 @@ from peer_local.cli import (
     demo_command,
     deploy_command,
     devices_command,
+    enroll_command,
     local_command,
     remote_command,
     signaling_command,
@@ -33,6 +34,7 @@ COMMANDS = (
     box_command,
     deploy_command,
     token_command,
+    enroll_command,
 )
 
 

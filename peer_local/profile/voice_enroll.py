@@ -78,7 +78,9 @@ def trim(samples: np.ndarray, mask: np.ndarray, lead_s: float = 0.2, tail_s: flo
     return samples[start:end]
 
 
-def check_voice(samples: np.ndarray, text: str, transcribe: Callable[[np.ndarray], str] | None = None) -> tuple[np.ndarray, VoiceReport]:
+def check_voice(
+    samples: np.ndarray, text: str, transcribe: Callable[[np.ndarray], str] | None = None
+) -> tuple[np.ndarray, VoiceReport]:
     """The trimmed clip and its report, or :class:`EnrollmentError` with the first problem."""
     if samples.size < RATE:
         raise EnrollmentError("the recording is shorter than a second: record the whole passage")
@@ -104,7 +106,9 @@ def check_voice(samples: np.ndarray, text: str, transcribe: Callable[[np.ndarray
             f"the recording does not match the text ({wer:.0%} of the words differ; heard: {heard[:120]!r}); "
             "read exactly the passage shown"
         )
-    return clip, VoiceReport(round(speech_s, 2), round(snr_db, 1), clipped, round(wer, 3), heard, round(clip.size / RATE, 2))
+    return clip, VoiceReport(
+        round(speech_s, 2), round(snr_db, 1), clipped, round(wer, 3), heard, round(clip.size / RATE, 2)
+    )
 
 
 def whisper_transcribe(samples: np.ndarray) -> str:
@@ -153,7 +157,9 @@ def record(device: str | None, seconds: float, show: Callable[[str], None]) -> n
         show(level_bar(block))
 
     try:
-        with sd.InputStream(samplerate=RATE, channels=1, dtype="float32", blocksize=1600, device=device, callback=callback):
+        with sd.InputStream(
+            samplerate=RATE, channels=1, dtype="float32", blocksize=1600, device=device, callback=callback
+        ):
             sd.sleep(int(seconds * 1000))
     except (sd.PortAudioError, ValueError) as exc:
         raise EnrollmentError(f"cannot record from {device or 'the default microphone'}: {exc}") from exc
