@@ -137,7 +137,7 @@ async def scenario(kind: str, workdir: Path) -> dict[str, float]:
 
 async def main(repeat: int, json_path: Path | None) -> None:
     workdir = Path("/tmp/avatar-bench-faults")
-    workdir.mkdir(exist_ok=True)
+    await asyncio.to_thread(workdir.mkdir, exist_ok=True)
     runs: dict[str, list[dict[str, float]]] = {}
     for kind in ("kill-9", "sigstop", "signaling-restart"):
         runs[kind] = [await scenario(kind, workdir) for _ in range(repeat)]
@@ -151,13 +151,14 @@ async def main(repeat: int, json_path: Path | None) -> None:
     for kind in runs:
         print(f"{kind:<18} median {medians[kind]}  worst {summary[kind]}")
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(
-            json.dumps(
-                {"bench": "faults", "repeat": repeat, "median": medians, "worst": summary, "runs": runs}, indent=2
-            )
-        )
+        document = {"bench": "faults", "repeat": repeat, "median": medians, "worst": summary, "runs": runs}
+        await asyncio.to_thread(write_json, json_path, document)
         print(f"wrote {json_path}")
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":
