@@ -38,6 +38,9 @@ class LocalPeer:
         self.sinks = list(sinks)
         self.on_message = on_message
         self.on_channel_open: Callable[[], None] | None = None
+        # further parties (profile sync, live control, session log) see every message and every channel open
+        self.message_handlers: list[MessageHandler] = []
+        self.channel_open_handlers: list[Callable[[], None]] = []
         self.session: RemoteSession | None = None
         self.sessions_started = 0
         self.session_changed = asyncio.Event()
@@ -160,11 +163,17 @@ class LocalPeer:
         self._answer_watch = asyncio.create_task(self._watch_answer(session), name="answer-watch")
 
     def _dispatch_message(self, message: DataMessage) -> Awaitable[None] | None:
-        return self.on_message(message) if self.on_message is not None else None
+        pending = [
+            result
+            for handler in (self.on_message, *self.message_handlers)
+            if handler is not None and (result := handler(message)) is not None
+        ]
+        return asyncio.gather(*pending) if pending else None  # type: ignore[return-value]
 
     def _channel_opened(self) -> None:
-        if self.on_channel_open is not None:
-            self.on_channel_open()
+        for handler in (self.on_channel_open, *self.channel_open_handlers):
+            if handler is not None:
+                handler()
 
     async def _watch_answer(self, session: RemoteSession) -> None:
         if not await session.wait_answered():

@@ -53,6 +53,11 @@ def build_tts(settings: SpeakingSettings) -> Synthesizer:
     return PiperSynthesizer(settings.piper_voice)
 
 
+def profile_cache_dir(settings: SpeakingSettings) -> Path:
+    """Where received profile files are cached by hash."""
+    return settings.profile_cache_dir or Path(platformdirs.user_cache_dir("avatar")) / "profiles"
+
+
 def face_cache_dir(settings: SpeakingSettings) -> Path:
     return settings.face_cache_dir or Path(platformdirs.user_cache_dir("avatar")) / "faces"
 

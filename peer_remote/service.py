@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
@@ -11,17 +12,20 @@ from media.clock import MediaClock
 from media.codecs import set_x264_preset
 from media.ice import pin_host_addresses
 from media.producer import AVProducer
-from media.protocol import DataMessage, Error, Interrupt, Transcript
+from media.protocol import Control, DataMessage, Error, Interrupt, ProfileChunk, ProfileOffer, Transcript
 from media.rendezvous import join_room
 from media.stamping import StampingProducer
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer
 from peer_remote.avatar_producer import AvatarProducer
-from peer_remote.backends import build_face, build_llm, build_persona, build_tts
-from peer_remote.conversation import Conversation
+from peer_remote.backends import build_face, build_llm, build_persona, build_tts, profile_cache_dir
+from peer_remote.conversation import Conversation, PersonaPrompt
+from peer_remote.persona import load_persona
+from peer_remote.profile_receiver import ProfileCache, ProfileReceiver
 from peer_remote.responder import ReplySettings, Responder
 from peer_remote.settings import RemoteSettings
 from peer_remote.subscriber import SubscriberSession
+from peer_remote.tts.fish import FishReference
 from signaling.client import SignalingClient
 from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLeft, Role
 
@@ -63,6 +67,10 @@ class RemotePeer:
         self.interrupts_received = 0
         self.interrupt_arrived = asyncio.Event()
         self._roles: dict[str, Role] = {}
+        self.control = Control(mode="clone")
+        self.preparing = False
+        self._held_transcript: Transcript | None = None
+        self.profiles = ProfileReceiver(ProfileCache(profile_cache_dir(settings)), self._apply_profile, self.broadcast)
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
         set_x264_preset(settings.x264_preset)
@@ -186,16 +194,71 @@ class RemotePeer:
             self.transcripts.append(message)
             self.transcript_arrived.set()
             logger.info("transcript from %s: %r", session.peer_id, message.text[:80])
-            if self.responder is not None:
-                await self.responder.on_transcript(message)
+            await self._answer_transcript(message)
         elif isinstance(message, Interrupt):
             self.interrupts_received += 1
             if self.responder is not None:
                 await self.responder.interrupt()
             self.stream.interrupt()
             self.interrupt_arrived.set()
+        elif isinstance(message, ProfileOffer):
+            await self.profiles.on_offer(message, session.send)
+        elif isinstance(message, ProfileChunk):
+            await self.profiles.on_chunk(message, session.send)
+        elif isinstance(message, Control):
+            await self._on_control(message)
         elif not isinstance(message, Error):
             session.send(Error(code="unexpected", message=f"the remote peer does not accept {message.type} messages"))
+
+    async def _answer_transcript(self, message: Transcript) -> None:
+        if self.control.mode == "person" or self.control.muted:
+            logger.info("not answering %s: the person is in control (%s)", message.turn_id, self.control.mode)
+            return
+        if self.preparing:
+            self._held_transcript = message  # answered once the profile is ready; only the newest is kept
+            logger.info("holding %s until the profile is prepared", message.turn_id)
+            return
+        if self.responder is not None:
+            await self.responder.on_transcript(message)
+
+    async def _on_control(self, message: Control) -> None:
+        self.control = message
+        logger.info("control: %s%s", message.mode, " (muted)" if message.muted else "")
+        if (message.mode == "person" or message.muted) and self.responder is not None:
+            await self.responder.cancel("the person took over" if message.mode == "person" else "muted")
+        self.broadcast(message)  # viewers show who is in control
+
+    async def _apply_profile(self, files: dict[str, Path]) -> None:
+        """Make the person's profile the avatar's: persona, reference voice, face (idle while preparing)."""
+        self.preparing = True
+        try:
+            await self._apply_profile_files(files)
+        finally:
+            self.preparing = False
+        held, self._held_transcript = self._held_transcript, None
+        if held is not None:
+            await self._answer_transcript(held)
+
+    async def _apply_profile_files(self, files: dict[str, Path]) -> None:
+        responder = self.responder
+        if "persona.toml" in files and responder is not None:
+            persona = load_persona(files["persona.toml"])
+            fold = responder.conversation.persona.fold_system
+            responder.conversation.persona = PersonaPrompt(text=persona.system_prompt(), fold_system=fold)
+            logger.info("persona: %s", persona.name)
+        if "voice.wav" in files and "voice.txt" in files and responder is not None:
+            if hasattr(responder.tts, "reference"):
+                reference = FishReference.from_files(files["voice.wav"], files["voice.txt"])
+                responder.tts.reference = reference
+                logger.info("voice: the person's reference clip")
+            else:
+                logger.info("voice: %s speaks its own voice; the reference is used with --tts fish", responder.tts.name)
+        if "face.png" in files and isinstance(self.producer, AvatarProducer):
+            settings = self.settings.model_copy(update={"face_image": files["face.png"]})
+            face = build_face(settings, self.producer.width, self.producer.height)
+            await asyncio.get_running_loop().run_in_executor(None, face.prepare)
+            self.producer.face = face  # from the next frame on
+            logger.info("face: the person's portrait")
 
     async def _close_sessions(self) -> None:
         for session in list(self.sessions.values()):

@@ -36,6 +36,7 @@ class SpeakingSettings(PeerSettings):
     face_device: str = "cuda"  # musetalk: cuda (fp16) or cpu (fp32)
     face_image: Path | None = None  # default: scikit-image's astronaut photo
     face_cache_dir: Path | None = None
+    profile_cache_dir: Path | None = None  # received profile files, by hash (default: the user cache dir)
 
 
 class RemoteSettings(SpeakingSettings):
