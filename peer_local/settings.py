@@ -61,6 +61,10 @@ class LocalSettings(PeerSettings, ListeningSettings):
     mic_out: str | None = None  # a device name, "none", or None for the platform default (VB-Cable / avatar_mic)
     codec: Literal["VP8", "H264"] | None = None
     answer_timeout_s: float = Field(10.0, gt=0)
+    profile: str | None = None  # the person's profile (name or folder) synced to the avatar
+    control_port: int = Field(8766, ge=0, le=65535)  # 127.0.0.1 control endpoint for hotkey tools; 0: off
+    webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
+    session_log: str | None = None  # JSONL path; default under the user data dir; "none": off
     # no frame of either kind for this long ends the session (a frozen or vanished avatar without a goodbye)
     media_timeout_s: float = Field(3.0, gt=0)
     reconnect_min_s: float = Field(0.25, gt=0)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from media.protocol import DataMessage, Interrupt, Metrics, Transcript, TranscriptTimings, Turn
 from peer_local.listener import HeardTurn, Listener
@@ -31,6 +32,8 @@ class TranscriptSender:
         self.received: list[DataMessage] = []
         self.turn_state_changed = asyncio.Event()
         self._pending: deque[Transcript] = deque(maxlen=PENDING_TRANSCRIPTS)
+        self.answering: Callable[[], bool] = lambda: True  # live control: False while the person is in charge
+        self.on_sent: list[Callable[[Transcript], None]] = []  # e.g. the session log
         peer.on_message = self.on_message
         peer.on_channel_open = self.flush
 
@@ -47,6 +50,9 @@ class TranscriptSender:
             logger.info("barge-in at %.2f s: interrupting the avatar", t_s)
 
     def on_turn(self, turn: HeardTurn) -> None:
+        if not self.answering():
+            logger.info("heard %r; not sent: the person is in charge", turn.text[:60])
+            return
         message = Transcript(
             turn_id=turn.turn_id,
             text=turn.text,
@@ -60,7 +66,7 @@ class TranscriptSender:
             sent_at=time.time(),
         )
         if self.peer.send(message):
-            self.sent.append(message)
+            self._sent(message)
         else:
             if len(self._pending) == self._pending.maxlen:
                 logger.warning("no connection to the avatar: dropping the oldest unsent transcript")
@@ -72,7 +78,12 @@ class TranscriptSender:
             message = self._pending[0]
             if not self.peer.send(message.model_copy(update={"sent_at": time.time()})):
                 return
-            self.sent.append(self._pending.popleft())
+            self._sent(self._pending.popleft())
+
+    def _sent(self, message: Transcript) -> None:
+        self.sent.append(message)
+        for callback in self.on_sent:
+            callback(message)
 
     def on_message(self, message: DataMessage) -> None:
         self.received.append(message)

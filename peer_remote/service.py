@@ -68,6 +68,7 @@ class RemotePeer:
         self.interrupt_arrived = asyncio.Event()
         self._roles: dict[str, Role] = {}
         self.control = Control(mode="clone")
+        self.control_changed = asyncio.Event()
         self.preparing = False
         self._held_transcript: Transcript | None = None
         self.profiles = ProfileReceiver(ProfileCache(profile_cache_dir(settings)), self._apply_profile, self.broadcast)
@@ -223,6 +224,7 @@ class RemotePeer:
 
     async def _on_control(self, message: Control) -> None:
         self.control = message
+        self.control_changed.set()
         logger.info("control: %s%s", message.mode, " (muted)" if message.muted else "")
         if (message.mode == "person" or message.muted) and self.responder is not None:
             await self.responder.cancel("the person took over" if message.mode == "person" else "muted")

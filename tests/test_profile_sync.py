@@ -53,7 +53,14 @@ async def test_profile_syncs_once_is_prepared_once_and_is_not_sent_again(
     signaling: SignalingService, token: str, profile: Profile, tmp_path: Path
 ) -> None:
     settings = RemoteSettings.load(
-        {**peer_fields(signaling, token), "source": "avatar", "width": 256, "height": 256, "profile_cache_dir": tmp_path / "cache", "face_cache_dir": tmp_path / "faces"}
+        {
+            **peer_fields(signaling, token),
+            "source": "avatar",
+            "width": 256,
+            "height": 256,
+            "profile_cache_dir": tmp_path / "cache",
+            "face_cache_dir": tmp_path / "faces",
+        }
     )
     remote = RemotePeer(settings)
     original_face = remote.producer.face  # type: ignore[attr-defined]
@@ -123,7 +130,9 @@ async def test_files_over_the_size_limit_are_refused_before_any_transfer(tmp_pat
         ("voice.txt", b"\xff\xfe\x00bad", "not UTF-8 text"),
     ],
 )
-async def test_unexpected_content_is_refused_and_not_cached(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
+async def test_unexpected_content_is_refused_and_not_cached(
+    tmp_path: Path, name: str, data: bytes, reason: str
+) -> None:
     rx, replies, applied = await receiver(tmp_path)
     item = entry(name, data)
     await rx.on_offer(ProfileOffer(profile="me", files=[item]), replies)
@@ -144,7 +153,9 @@ async def test_corrupted_or_out_of_order_chunks_are_refused(tmp_path: Path) -> N
     await rx.on_offer(ProfileOffer(profile="me", files=[item]), replies)
     tampered = bytearray(png[: 32 * 1024])
     tampered[100] ^= 1
-    await rx.on_chunk(ProfileChunk(sha256=item.sha256, index=0, count=2, data=base64.b64encode(bytes(tampered)).decode()), replies)
+    await rx.on_chunk(
+        ProfileChunk(sha256=item.sha256, index=0, count=2, data=base64.b64encode(bytes(tampered)).decode()), replies
+    )
     await rx.on_chunk(ProfileChunk(sha256=item.sha256, index=1, count=2, data=second), replies)
     assert "corrupted" in (replies.last_status().detail or "")
     shutil.rmtree(tmp_path / "cache")

@@ -15,6 +15,7 @@ from peer_local.cli import (
     devices_command,
     enroll_command,
     local_command,
+    log_command,
     remote_command,
     signaling_command,
     speak_commands,
@@ -35,6 +36,7 @@ COMMANDS = (
     deploy_command,
     token_command,
     enroll_command,
+    log_command,
 )
 
 

@@ -38,6 +38,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)"
     )
+    parser.add_argument("--profile", help="the person's profile (name or folder) to sync to the avatar")
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        help="127.0.0.1 port of the control endpoint for hotkey tools (default 8766; 0: off)",
+    )
+    parser.add_argument("--webcam", type=int, help="real webcam index put on the virtual camera on take-over")
+    parser.add_argument("--session-log", help="session log (JSONL) path, or none (default: under the user data dir)")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of received media")
     parser.add_argument(
         "--measure",
@@ -60,7 +68,20 @@ def run(args: argparse.Namespace) -> int:
         LocalSettings,
         args,
         "local",
-        fields_of(args, (*PEER_FIELDS, *LISTENING_FIELDS, *DEVICE_FIELDS, "record", "codec")),
+        fields_of(
+            args,
+            (
+                *PEER_FIELDS,
+                *LISTENING_FIELDS,
+                *DEVICE_FIELDS,
+                "record",
+                "codec",
+                "profile",
+                "control_port",
+                "webcam",
+                "session_log",
+            ),
+        ),
     )
     if settings is None:
         return 2
@@ -68,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from peer_local.asr import AsrError
     from peer_local.audio_input import AudioInputError
+    from peer_local.profile.store import ProfileError
     from peer_local.runner import LocalRun
     from peer_local.sinks.virtual_camera import VirtualCameraError
     from peer_local.vad import VadModelError
@@ -83,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 explicit_devices=explicit_devices(args),
             ).main()
         )
-    except (SignalingAuthError, AudioInputError, AsrError, VadModelError, VirtualCameraError) as exc:
+    except (SignalingAuthError, AudioInputError, AsrError, VadModelError, VirtualCameraError, ProfileError) as exc:
         print(f"avatar local: {exc}", file=sys.stderr)
         return 1
     return 0

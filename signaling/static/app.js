@@ -125,6 +125,11 @@ function onData(message) {
       const dd = document.createElement("dd"); dd.textContent = Math.round(value) + " ms";
       list.append(dt, dd);
     }
+  } else if (message.type === "control") {
+    const badge = $("control");
+    const person = message.mode === "person";
+    badge.hidden = !person && !message.muted;
+    badge.textContent = person ? "The person has taken over" : message.muted ? "The clone is muted" : "";
   } else if (message.type === "error") {
     setStatus("Avatar: " + message.message, true);
   }

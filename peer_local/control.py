@@ -1,0 +1,93 @@
+"""Live control: the person stays in charge during a meeting.
+
+``take over`` puts the real webcam and microphone on the virtual devices (next frame) and stops the clone from
+answering; ``hand back`` returns them to the avatar; ``mute`` keeps the clone on screen but silent; ``skip``
+drops the current answer. The remote is told (``control`` message, echoed to viewers for the page's badge).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from media.protocol import Control, Interrupt
+from peer_local.service import LocalPeer
+from peer_local.sinks.switch import SourceSwitch
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("take-over", "hand-back", "mute", "unmute", "skip")
+
+
+class LiveControl:
+    def __init__(self, peer: LocalPeer, switch: SourceSwitch | None = None) -> None:
+        self.peer = peer
+        self.switch = switch
+        self.mode: str = "clone"
+        self.muted = False
+        self.skips = 0
+        self.on_change: Callable[[LiveControl], None] | None = None
+        peer.channel_open_handlers.append(self._announce)  # a (re)connected avatar learns the current state
+
+    @property
+    def answering(self) -> bool:
+        """Whether the clone should answer what it hears."""
+        return self.mode == "clone" and not self.muted
+
+    def state(self) -> dict[str, Any]:
+        return {"mode": self.mode, "muted": self.muted, "answering": self.answering, "skips": self.skips}
+
+    def describe(self) -> str:
+        if self.mode == "person":
+            return "YOU are on camera and microphone; the clone is paused  [h] hand back"
+        if self.muted:
+            return "the clone is on camera but muted  [m] unmute  [t] take over"
+        return "the clone is speaking for you  [t] take over  [m] mute  [s] skip answer"
+
+    def _announce(self) -> None:
+        self.peer.send(Control(mode="person" if self.mode == "person" else "clone", muted=self.muted))
+
+    def _changed(self) -> None:
+        self._announce()
+        logger.info("control: %s", self.describe())
+        if self.on_change is not None:
+            self.on_change(self)
+
+    def take_over(self) -> None:
+        self.mode = "person"
+        if self.switch is not None:
+            self.switch.select("person")
+        self.peer.send(Interrupt(reason="take-over"))
+        self._changed()
+
+    def hand_back(self) -> None:
+        self.mode = "clone"
+        if self.switch is not None:
+            self.switch.select("avatar")
+        self._changed()
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+        if muted:
+            self.peer.send(Interrupt(reason="muted"))
+        self._changed()
+
+    def skip(self) -> None:
+        self.skips += 1
+        self.peer.send(Interrupt(reason="skip"))
+        logger.info("control: skipped the current answer")
+
+    def act(self, action: str) -> dict[str, Any]:
+        """One of :data:`ACTIONS` (also ``toggle-mute``); returns the new state."""
+        if action == "take-over":
+            self.take_over()
+        elif action == "hand-back":
+            self.hand_back()
+        elif action in ("mute", "unmute", "toggle-mute"):
+            self.set_muted(not self.muted if action == "toggle-mute" else action == "mute")
+        elif action == "skip":
+            self.skip()
+        else:
+            raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+        return self.state()

@@ -1,0 +1,96 @@
+"""The person's real webcam and microphone, kept running so a take-over switches within one frame."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import av
+import numpy as np
+
+from media.frames import AUDIO_RATE
+
+logger = logging.getLogger(__name__)
+
+VideoDeliver = Callable[[av.VideoFrame, float], None]
+AudioDeliver = Callable[[av.AudioFrame, float], None]
+
+
+class WebcamSource:
+    """Frames of an OpenCV webcam, delivered on the event loop."""
+
+    def __init__(self, index: int, deliver: VideoDeliver, fps: int = 25) -> None:
+        self.index = index
+        self.deliver = deliver
+        self.fps = fps
+        self.frames = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        import cv2
+
+        capture = cv2.VideoCapture(self.index)
+        if not capture.isOpened():
+            raise RuntimeError(f"cannot open webcam {self.index} for take-over (check --webcam)")
+        self._thread = threading.Thread(target=self._run, args=(capture, loop), daemon=True, name="webcam")
+        self._thread.start()
+
+    def _run(self, capture: object, loop: asyncio.AbstractEventLoop) -> None:
+        import cv2
+
+        try:
+            while not self._stop.is_set():
+                ok, bgr = capture.read()  # type: ignore[attr-defined]
+                if not ok:
+                    logger.warning("webcam %d stopped delivering frames", self.index)
+                    return
+                frame = av.VideoFrame.from_ndarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), format="rgb24")
+                self.frames += 1
+                loop.call_soon_threadsafe(self.deliver, frame, time.time())
+        finally:
+            capture.release()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class MicPassthrough:
+    """20 ms blocks of the real microphone at 48 kHz, delivered on the event loop."""
+
+    def __init__(self, device: str | int | None, deliver: AudioDeliver) -> None:
+        self.device = device
+        self.deliver = deliver
+        self._stream: object = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        from peer_local.audio_input.devices import load_sounddevice
+
+        sd = load_sounddevice()
+
+        def callback(indata: np.ndarray, frames: int, _time: object, status: object) -> None:
+            frame = av.AudioFrame.from_ndarray(indata[:, 0].reshape(1, -1).copy(), format="s16", layout="mono")
+            frame.sample_rate = AUDIO_RATE
+            loop.call_soon_threadsafe(self.deliver, frame, time.time())
+
+        stream = sd.InputStream(
+            samplerate=AUDIO_RATE,
+            channels=1,
+            dtype="int16",
+            blocksize=AUDIO_RATE // 50,
+            device=self.device,
+            callback=callback,
+        )
+        stream.start()
+        self._stream = stream
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.stop()  # type: ignore[attr-defined]
+            stream.close()  # type: ignore[attr-defined]

@@ -1,0 +1,150 @@
+"""Live control: take-over switches what the virtual devices get within one frame, the control endpoint
+drives it, the avatar stops answering, and the session log survives a killed process."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+
+from peer_local.cli import main as avatar_main
+from peer_local.control import LiveControl
+from peer_local.control_http import ControlServer
+from peer_local.service import LocalPeer
+from peer_local.session_log import read_log
+from peer_local.settings import LocalSettings
+from peer_local.sinks.recorder import RecorderSink
+from peer_local.sinks.switch import SourceSwitch
+from peer_remote.service import RemotePeer
+from signaling.server import SignalingService
+from tests.collecting_sink import CollectingSink
+from tests.peer_helpers import peer_fields, running
+
+ROOT = Path(__file__).resolve().parent.parent
+GREEN = (30, 200, 40)
+
+
+class WebcamStandIn:
+    """Stands in for the person's webcam (none on CI): solid green frames at 25 fps into the switch."""
+
+    def __init__(self, switch: SourceSwitch) -> None:
+        self.switch = switch
+        self.sent = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        image = np.zeros((240, 320, 3), np.uint8)
+        image[:] = GREEN
+        while not stop.is_set():
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            self.switch.person_video(frame, time.time())
+            self.sent += 1
+            await asyncio.sleep(0.04)  # the webcam's own frame period: it is a frame source, not a wait
+
+
+class SourceProbe(CollectingSink):
+    """Records, per delivered video frame, whether it came from the webcam (green) or the avatar."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[tuple[float, str]] = []
+
+    def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
+        pixel = frame.to_ndarray(format="rgb24")[10, 10]
+        green = abs(int(pixel[1]) - 200) < 30 and int(pixel[0]) < 80
+        self.sources.append((time.monotonic(), "webcam" if green else "avatar"))
+        super().on_video(frame, arrival)
+
+
+@pytest.mark.slow
+async def test_take_over_switches_devices_within_one_frame_and_the_avatar_stops_answering(
+    signaling: SignalingService, token: str, remote: RemotePeer, tmp_path: Path
+) -> None:
+    probe = SourceProbe()
+    recording = tmp_path / "meeting.mp4"
+    recorder = RecorderSink(recording)
+    switch = SourceSwitch([probe, recorder])
+    local = LocalPeer(LocalSettings.load(peer_fields(signaling, token)), [switch])
+    control = LiveControl(local, switch)
+    webcam = WebcamStandIn(switch)
+    async with running(local.run), running(webcam.run):
+        await probe.wait_until(lambda s: len(s.stamp_indices) > 25)
+        switched_at = time.monotonic()
+        control.take_over()
+        await probe.wait_until(lambda s: sum(1 for t, _ in s.sources if t > switched_at) >= 25)
+        after = [source for t, source in probe.sources if t > switched_at]
+        assert set(after) == {"webcam"}  # the very first frame after the switch is the webcam's
+        async with asyncio.timeout(5):
+            while remote.control.mode != "person":
+                remote.control_changed.clear()
+                await remote.control_changed.wait()
+        assert remote.interrupts_received >= 1  # the current answer is dropped
+        handed_back = time.monotonic()
+        control.hand_back()
+        await probe.wait_until(lambda s: sum(1 for t, _ in s.sources if t > handed_back) >= 10)
+        assert {source for t, source in probe.sources if t > handed_back} == {"avatar"}
+    await switch.close()
+    with av.open(str(recording)) as container:
+        colours = {
+            "webcam" if abs(int(f.to_ndarray(format="rgb24")[10, 10][1]) - 200) < 30 else "avatar"
+            for f in container.decode(video=0)
+        }
+    assert colours == {"webcam", "avatar"}  # the recorder (what the meeting sees) shows the webcam stand-in too
+
+
+@pytest.mark.slow
+async def test_the_control_endpoint_mutes_and_skips_and_the_remote_hears_it(
+    signaling: SignalingService, token: str, remote: RemotePeer
+) -> None:
+    local = LocalPeer(LocalSettings.load(peer_fields(signaling, token)), [CollectingSink()])
+    control = LiveControl(local)
+    server = ControlServer(control, 0)
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}/control"
+    try:
+        async with running(local.run), aiohttp.ClientSession() as http:
+            async with asyncio.timeout(15):
+                session = await local.wait_session()
+                await session.channel_open.wait()
+            async with http.post(f"{base}/mute") as response:
+                assert response.status == 200 and (await response.json())["muted"] is True
+            async with asyncio.timeout(5):
+                while not remote.control.muted:
+                    remote.control_changed.clear()
+                    await remote.control_changed.wait()
+            async with http.post(f"{base}/skip") as response:
+                assert (await response.json())["skips"] == 1
+            async with http.post(f"{base}/launch-missiles") as response:
+                assert response.status == 404
+            async with http.get(base) as response:
+                assert await response.json() == {"mode": "clone", "muted": True, "answering": False, "skips": 1}
+    finally:
+        await server.stop()
+
+
+def test_the_session_log_survives_a_killed_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "session.jsonl"
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "session_log_writer.py"), str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "written"
+    finally:
+        child.kill()  # -9: no flush at exit, no close()
+        child.wait(timeout=10)
+    records = read_log(path)
+    assert [r["heard"] for r in records] == ["question 0", "question 1", "question 2"]
+    assert [r["said"] for r in records] == ["answer 0", "answer 1", "answer 2"]
+    assert records[2]["timings_ms"] == {"first_audio_frame_sent_ms": 402.0} and records[0]["state"] == "answered"
+    assert avatar_main(["log", str(path), "--last", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "heard: question 1" in out and "said:  answer 2   [first audio 402 ms]" in out and "2 turns" in out
