@@ -13,11 +13,13 @@ from pydantic import Field
 
 from media.protocol import Metrics
 from media.rendezvous import wait_event
+from peer_local.in_charge import PersonInCharge
 from peer_local.listener import Listener
 from peer_local.runner import build_listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.sinks.setup import build_sinks
+from peer_local.sinks.switch import SourceSwitch
 from peer_local.transcript_sender import TranscriptSender
 from peer_local.turn_latency import SpeechOnsetProbe, turn_latency_report
 from peer_remote.service import RemotePeer
@@ -45,6 +47,10 @@ class DemoSettings(AvatarSettings):
     bench_stamp: bool = False  # benchmarks: stamp frames so the local peer can time the answer's video
     duration_s: float | None = Field(None, gt=0)
     open_browser: bool = True
+    profile: str | None = None  # the person's profile synced to the avatar
+    webcam: int | None = None  # take-over webcam
+    control_port: int = Field(8766, ge=0, le=65535)
+    session_log: str | None = None
 
 
 class Demo:
@@ -85,13 +91,19 @@ class Demo:
                     "record": self.settings.record,
                     "camera": self.settings.camera,
                     "mic_out": self.settings.mic_out,
+                    "profile": self.settings.profile,
+                    "webcam": self.settings.webcam,
+                    "control_port": self.settings.control_port,
+                    "session_log": self.settings.session_log,
                 }
             )
             sinks = build_sinks(local_settings, self.explicit_devices)
             probe = SpeechOnsetProbe(read_video=self.settings.bench_stamp)
-            sinks.append(probe)
-            local = LocalPeer(local_settings, sinks)
+            switch = SourceSwitch(sinks)
+            local = LocalPeer(local_settings, [switch, probe])
             sender = TranscriptSender(local, half_duplex=local_settings.half_duplex)
+            in_charge = PersonInCharge(local_settings, local, switch, sender)
+            await in_charge.start()
             listener = build_listener(local_settings, explicit_input=self.settings.input != "mic")
             if listener is not None:
                 sender.attach(listener)
@@ -125,8 +137,9 @@ class Demo:
                         await asyncio.gather(*peers, *helpers, return_exceptions=True)
                 except TimeoutError:
                     logger.error("the peers did not stop within 20 s")
-                for sink in sinks:
-                    await sink.close()
+                await in_charge.stop()
+                await switch.close()
+                await probe.close()
                 if self.settings.metrics_json is not None:
                     self._write_metrics(listener, probe, sender)
         print("avatar demo stopped.", flush=True)

@@ -8,20 +8,13 @@ import json
 import logging
 import statistics
 from pathlib import Path
-from typing import Any
 
 from media.measure import TestPatternMeter, summary_ms
 from peer_local.asr import FasterWhisperTranscriber
 from peer_local.audio_input import AudioInputError, open_audio_source
-from peer_local.control import LiveControl
-from peer_local.control_http import ControlServer
-from peer_local.control_keys import KeyCommands
+from peer_local.in_charge import PersonInCharge
 from peer_local.listener import Listener
-from peer_local.person_sources import MicPassthrough, WebcamSource
-from peer_local.profile.store import Profile
-from peer_local.profile.sync import ProfileSender
 from peer_local.service import LocalPeer
-from peer_local.session_log import SessionLog, default_log_path
 from peer_local.settings import LocalSettings
 from peer_local.sinks import MediaSink
 from peer_local.sinks.setup import build_sinks
@@ -74,47 +67,12 @@ class LocalRun:
         self.listener = build_listener(settings, explicit_input)
         if self.listener is not None:
             self.sender.attach(self.listener)
-        self.profile_sender = ProfileSender(self.peer, Profile.open(settings.profile)) if settings.profile else None
-        self.control = LiveControl(self.peer, self.switch if settings.webcam is not None else None)
-        self.sender.answering = lambda: self.control.answering
-        self.session_log: SessionLog | None = None
-        if (settings.session_log or "").lower() != "none":
-            self.session_log = SessionLog(Path(settings.session_log) if settings.session_log else default_log_path())
-            self.sender.on_sent.append(self.session_log.heard)
-            self.peer.message_handlers.append(self.session_log.on_message)
-            logger.info("session log: %s", self.session_log.path)
-
-    async def _start_controls(self) -> list[Any]:
-        """The control endpoint, terminal keys and the person's devices; returns what to stop afterwards."""
-        loop = asyncio.get_running_loop()
-        started: list[Any] = []
-        if self.settings.control_port:
-            server = ControlServer(self.control, self.settings.control_port)
-            try:
-                await server.start()
-                started.append(server)
-                logger.info("control endpoint: http://127.0.0.1:%d/control", server.port)
-            except OSError as exc:
-                logger.warning("no control endpoint on port %d: %s", self.settings.control_port, exc)
-        keys = KeyCommands(self.control)
-        if keys.start(loop):
-            started.append(keys)
-        if self.settings.webcam is not None:
-            for source in (
-                WebcamSource(self.settings.webcam, self.switch.person_video, self.settings.camera_fps),
-                MicPassthrough(None, self.switch.person_audio),
-            ):
-                try:
-                    source.start(loop)
-                    started.append(source)
-                except Exception as exc:  # a missing device must not stop the clone
-                    logger.warning("take-over source unavailable: %s", exc)
-        return started
+        self.in_charge = PersonInCharge(settings, self.peer, self.switch, self.sender)
 
     async def main(self) -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        controls = await self._start_controls()
+        await self.in_charge.start()
         peer_task = asyncio.create_task(self.peer.run(stop), name="local-peer")
         helpers: list[asyncio.Task[None]] = []
         if self.duration is not None or self.measure is not None:
@@ -129,13 +87,8 @@ class LocalRun:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            for control in controls:
-                result = control.stop()
-                if asyncio.iscoroutine(result):
-                    await result
+            await self.in_charge.stop()
             await self.switch.close()
-            if self.session_log is not None:
-                self.session_log.close()
             if self.measure is not None:
                 self._write_measurement()
 

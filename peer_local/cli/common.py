@@ -215,3 +215,18 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
         help="virtual microphone output device, or none (default: 'CABLE Input (VB-Audio Virtual Cable)' on Windows, "
         "the avatar_mic null sink on Linux)",
     )
+
+
+IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "session_log")
+
+
+def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
+    """The person stays in charge: profile sync, live control, the session log."""
+    parser.add_argument("--profile", help="the person's profile (name or folder) to sync to the avatar")
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        help="127.0.0.1 port of the control endpoint for hotkey tools (default 8766; 0: off)",
+    )
+    parser.add_argument("--webcam", type=int, help="real webcam index put on the virtual camera on take-over")
+    parser.add_argument("--session-log", help="session log (JSONL) path, or none (default: under the user data dir)")

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import add_config_flag, explicit_devices, load_settings
+from peer_local.cli.common import (
+    IN_CHARGE_FIELDS,
+    add_config_flag,
+    add_in_charge_arguments,
+    explicit_devices,
+    load_settings,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -52,6 +58,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-browser", action="store_false", dest="open_browser", default=None, help="do not open the preview page"
     )
+    add_in_charge_arguments(parser)
     add_config_flag(parser)
     parser.set_defaults(func=run)
 
@@ -71,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         "record",
         "duration_s",
         "open_browser",
+        *IN_CHARGE_FIELDS,
     )
     fields = {k: getattr(args, k) for k in names}
     settings = load_settings(DemoSettings, args, "demo", fields)
@@ -78,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from peer_local.asr import AsrError
     from peer_local.audio_input import AudioInputError
+    from peer_local.profile.store import ProfileError
     from peer_local.sinks.virtual_camera import VirtualCameraError
 
     try:
         asyncio.run(Demo(settings, explicit_devices(args)).run())
-    except (AudioInputError, AsrError, VirtualCameraError) as exc:
+    except (AudioInputError, AsrError, VirtualCameraError, ProfileError) as exc:
         print(f"avatar demo: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -10,9 +10,11 @@ from typing import Any
 
 from peer_local.cli.common import (
     DEVICE_FIELDS,
+    IN_CHARGE_FIELDS,
     LISTENING_FIELDS,
     PEER_FIELDS,
     add_device_arguments,
+    add_in_charge_arguments,
     add_listening_arguments,
     add_peer_arguments,
     explicit_devices,
@@ -38,14 +40,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)"
     )
-    parser.add_argument("--profile", help="the person's profile (name or folder) to sync to the avatar")
-    parser.add_argument(
-        "--control-port",
-        type=int,
-        help="127.0.0.1 port of the control endpoint for hotkey tools (default 8766; 0: off)",
-    )
-    parser.add_argument("--webcam", type=int, help="real webcam index put on the virtual camera on take-over")
-    parser.add_argument("--session-log", help="session log (JSONL) path, or none (default: under the user data dir)")
+    add_in_charge_arguments(parser)
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of received media")
     parser.add_argument(
         "--measure",
@@ -70,17 +65,7 @@ def run(args: argparse.Namespace) -> int:
         "local",
         fields_of(
             args,
-            (
-                *PEER_FIELDS,
-                *LISTENING_FIELDS,
-                *DEVICE_FIELDS,
-                "record",
-                "codec",
-                "profile",
-                "control_port",
-                "webcam",
-                "session_log",
-            ),
+            (*PEER_FIELDS, *LISTENING_FIELDS, *DEVICE_FIELDS, "record", "codec", *IN_CHARGE_FIELDS),
         ),
     )
     if settings is None:

@@ -1,0 +1,77 @@
+"""What keeps the person in charge around a local peer: profile sync, live control (keys, the 127.0.0.1
+endpoint, the real webcam and microphone for take-over) and the session log. Shared by ``avatar local`` and
+``avatar demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from peer_local.control import LiveControl
+from peer_local.control_http import ControlServer
+from peer_local.control_keys import KeyCommands
+from peer_local.person_sources import MicPassthrough, WebcamSource
+from peer_local.profile.store import Profile
+from peer_local.profile.sync import ProfileSender
+from peer_local.service import LocalPeer
+from peer_local.session_log import SessionLog, default_log_path
+from peer_local.settings import LocalSettings
+from peer_local.sinks.switch import SourceSwitch
+from peer_local.transcript_sender import TranscriptSender
+
+logger = logging.getLogger(__name__)
+
+
+class PersonInCharge:
+    """Build before the peer runs (a broken profile fails here, clearly); ``start``/``stop`` around the run."""
+
+    def __init__(
+        self, settings: LocalSettings, peer: LocalPeer, switch: SourceSwitch, sender: TranscriptSender
+    ) -> None:
+        self.settings = settings
+        self.switch = switch
+        self.profile_sender = ProfileSender(peer, Profile.open(settings.profile)) if settings.profile else None
+        self.control = LiveControl(peer, switch if settings.webcam is not None else None)
+        sender.answering = lambda: self.control.answering
+        self.session_log: SessionLog | None = None
+        if (settings.session_log or "").lower() != "none":
+            self.session_log = SessionLog(Path(settings.session_log) if settings.session_log else default_log_path())
+            sender.on_sent.append(self.session_log.heard)
+            peer.message_handlers.append(self.session_log.on_message)
+            logger.info("session log: %s", self.session_log.path)
+        self._started: list[Any] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.settings.control_port:
+            server = ControlServer(self.control, self.settings.control_port)
+            try:
+                await server.start()
+                self._started.append(server)
+                logger.info("control endpoint: http://127.0.0.1:%d/control", server.port)
+            except OSError as exc:
+                logger.warning("no control endpoint on port %d: %s", self.settings.control_port, exc)
+        keys = KeyCommands(self.control)
+        if keys.start(loop):
+            self._started.append(keys)
+        if self.settings.webcam is not None:
+            for source in (
+                WebcamSource(self.settings.webcam, self.switch.person_video, self.settings.camera_fps),
+                MicPassthrough(None, self.switch.person_audio),
+            ):
+                try:
+                    source.start(loop)
+                    self._started.append(source)
+                except Exception as exc:  # a missing device must not stop the clone
+                    logger.warning("take-over source unavailable: %s", exc)
+
+    async def stop(self) -> None:
+        for part in reversed(self._started):
+            result = part.stop()
+            if asyncio.iscoroutine(result):
+                await result
+        self._started.clear()
+        if self.session_log is not None:
+            self.session_log.close()
