@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,22 @@ ARTIFACTS: Path = Path(os.environ.get("AVATAR_TEST_ARTIFACTS", Path(__file__).re
 def _ice_on_loopback() -> None:
     """No test traffic leaves the machine: ICE host candidates on 127.0.0.1 only."""
     pin_host_addresses(["127.0.0.1"])
+
+
+# threads of ours that hold devices or C++ libraries (OpenCV, PyAV): one still running when the interpreter exits
+# can abort the whole test process (std::terminate while a daemon thread unwinds through OpenCV)
+DEVICE_THREADS = {"virtual-camera", "recorder", "webcam", "control-keys"}
+
+
+@pytest.fixture(autouse=True)
+def _no_device_thread_outlives_its_test() -> Iterator[None]:
+    before = {thread.ident for thread in threading.enumerate()}
+    yield
+    left = [t for t in threading.enumerate() if t.name in DEVICE_THREADS and t.ident not in before]
+    for thread in left:
+        thread.join(timeout=2.0)
+    alive = sorted(t.name for t in left if t.is_alive())
+    assert not alive, f"the test left device threads running (close the sink or source it started): {alive}"
 
 
 @pytest.fixture

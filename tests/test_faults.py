@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +53,7 @@ class Devices:
 
 
 @pytest.fixture
-def devices() -> Iterator[Devices]:
+async def devices() -> AsyncIterator[Devices]:
     cameras: list[RecordingCameraStandIn] = []
     mics: list[PullingOutputStandIn] = []
     camera_sink = VirtualCameraSink(
@@ -62,7 +62,13 @@ def devices() -> Iterator[Devices]:
     mic_sink = VirtualMicSink(None, stream_factory=lambda **k: mics.append(PullingOutputStandIn(**k)) or mics[-1])
     camera_sink.start()
     mic_sink.start()
-    yield Devices(camera_sink, cameras[0], mic_sink, mics[0], CollectingSink())
+    try:
+        yield Devices(camera_sink, cameras[0], mic_sink, mics[0], CollectingSink())
+    finally:
+        # the camera's clock thread must not outlive the test: a daemon thread still inside OpenCV when the
+        # interpreter exits aborts the whole pytest process (std::terminate)
+        await camera_sink.close()
+        await mic_sink.close()
 
 
 def is_reconnecting_frame(frame: np.ndarray, last_live: np.ndarray) -> bool:
