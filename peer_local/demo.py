@@ -49,6 +49,7 @@ class DemoSettings(AvatarSettings):
     open_browser: bool = True
     profile: str | None = None  # the person's profile synced to the avatar
     webcam: int | None = None  # take-over webcam
+    person_mic: str | None = None  # take-over microphone
     control_port: int = Field(8766, ge=0, le=65535)
     session_log: str | None = None
 
@@ -93,6 +94,7 @@ class Demo:
                     "mic_out": self.settings.mic_out,
                     "profile": self.settings.profile,
                     "webcam": self.settings.webcam,
+                    "person_mic": self.settings.person_mic,
                     "control_port": self.settings.control_port,
                     "session_log": self.settings.session_log,
                 }

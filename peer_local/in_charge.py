@@ -33,7 +33,7 @@ class PersonInCharge:
         self.settings = settings
         self.switch = switch
         self.profile_sender = ProfileSender(peer, Profile.open(settings.profile)) if settings.profile else None
-        self.control = LiveControl(peer, switch if settings.webcam is not None else None)
+        self.control = LiveControl(peer, switch)
         sender.answering = lambda: self.control.answering
         self.session_log: SessionLog | None = None
         if (settings.session_log or "").lower() != "none":
@@ -56,16 +56,25 @@ class PersonInCharge:
         keys = KeyCommands(self.control)
         if keys.start(loop):
             self._started.append(keys)
+        # the person's own devices run all along, so a take-over switches on the next frame
+        mic = MicPassthrough(self.settings.person_mic, self.switch.person_audio)
+        if self._start_source(mic, loop, "your microphone"):
+            self.control.person_mic = True
         if self.settings.webcam is not None:
-            for source in (
-                WebcamSource(self.settings.webcam, self.switch.person_video, self.settings.camera_fps),
-                MicPassthrough(None, self.switch.person_audio),
-            ):
-                try:
-                    source.start(loop)
-                    self._started.append(source)
-                except Exception as exc:  # a missing device must not stop the clone
-                    logger.warning("take-over source unavailable: %s", exc)
+            webcam = WebcamSource(self.settings.webcam, self.switch.person_video, self.settings.camera_fps)
+            if self._start_source(webcam, loop, "your webcam"):
+                self.switch.person_has_video = True
+        else:
+            logger.info("take-over keeps the avatar's idle picture on the camera (give --webcam N for yours)")
+
+    def _start_source(self, source: MicPassthrough | WebcamSource, loop: asyncio.AbstractEventLoop, what: str) -> bool:
+        try:
+            source.start(loop)
+        except Exception as exc:  # a missing device must not stop the clone
+            logger.warning("take-over cannot use %s: %s", what, exc)
+            return False
+        self._started.append(source)
+        return True
 
     async def stop(self) -> None:
         for part in reversed(self._started):

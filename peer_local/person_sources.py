@@ -63,15 +63,16 @@ class WebcamSource:
 class MicPassthrough:
     """20 ms blocks of the real microphone at 48 kHz, delivered on the event loop."""
 
-    def __init__(self, device: str | int | None, deliver: AudioDeliver) -> None:
-        self.device = device
+    def __init__(self, device: str | None, deliver: AudioDeliver) -> None:
+        self.device = device  # None: the default input; a number or part of a name (as ``--input mic:NAME``)
         self.deliver = deliver
         self._stream: object = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        from peer_local.audio_input.devices import load_sounddevice
+        from peer_local.audio_input.devices import load_sounddevice, resolve_input_device
 
         sd = load_sounddevice()
+        device = resolve_input_device(self.device)  # a clear error naming the inputs there are
 
         def callback(indata: np.ndarray, frames: int, _time: object, status: object) -> None:
             frame = av.AudioFrame.from_ndarray(indata[:, 0].reshape(1, -1).copy(), format="s16", layout="mono")
@@ -83,11 +84,12 @@ class MicPassthrough:
             channels=1,
             dtype="int16",
             blocksize=AUDIO_RATE // 50,
-            device=self.device,
+            device=device.index,
             callback=callback,
         )
         stream.start()
         self._stream = stream
+        logger.info("take-over microphone: %s", device.name)
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None

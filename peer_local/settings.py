@@ -64,6 +64,7 @@ class LocalSettings(PeerSettings, ListeningSettings):
     profile: str | None = None  # the person's profile (name or folder) synced to the avatar
     control_port: int = Field(8766, ge=0, le=65535)  # 127.0.0.1 control endpoint for hotkey tools; 0: off
     webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
+    person_mic: str | None = None  # the real microphone heard on take-over: index or part of a name; None: default
     session_log: str | None = None  # JSONL path; default under the user data dir; "none": off
     # no frame of either kind for this long ends the session (a frozen or vanished avatar without a goodbye)
     media_timeout_s: float = Field(3.0, gt=0)

@@ -4,9 +4,13 @@ drives it, the avatar stops answering, and the session log survives a killed pro
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import subprocess
 import sys
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +21,7 @@ import pytest
 from peer_local.cli import main as avatar_main
 from peer_local.control import LiveControl
 from peer_local.control_http import ControlServer
+from peer_local.control_keys import KeyCommands
 from peer_local.service import LocalPeer
 from peer_local.session_log import read_log
 from peer_local.settings import LocalSettings
@@ -36,6 +41,7 @@ class WebcamStandIn:
 
     def __init__(self, switch: SourceSwitch) -> None:
         self.switch = switch
+        switch.person_has_video = True  # what PersonInCharge sets once a real webcam opens
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -98,6 +104,31 @@ async def test_take_over_switches_devices_within_one_frame_and_the_avatar_stops_
     assert colours == {"webcam", "avatar"}  # the recorder (what the meeting sees) shows the webcam stand-in too
 
 
+def audio_frame(level: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(np.full((1, 960), level, np.int16), format="s16", layout="mono")
+    frame.sample_rate = 48_000
+    return frame
+
+
+def test_without_a_webcam_take_over_switches_the_sound_and_keeps_the_avatar_picture_live() -> None:
+    seen = CollectingSink()
+    switch = SourceSwitch([seen])
+    switch.on_connection(True)
+    avatar_picture = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+    switch.select("person")
+    assert seen.connections == [True, True]
+    switch.on_video(avatar_picture, 0.0)
+    switch.on_audio(audio_frame(1000), 0.0)  # the avatar's (idle) sound: not the meeting's any more
+    switch.person_audio(audio_frame(2000), 0.0)
+    assert len(seen.video_sizes) == 1 and seen.audio_peaks == [2000]
+    switch.on_connection(False)  # the avatar drops: the camera still follows it ("reconnecting...")
+    assert seen.connections[-1] is False
+    switch.select("avatar")
+    switch.person_audio(audio_frame(2000), 0.0)
+    switch.on_audio(audio_frame(1000), 0.0)
+    assert seen.audio_peaks == [2000, 1000]
+
+
 @pytest.mark.slow
 async def test_the_control_endpoint_mutes_and_skips_and_the_remote_hears_it(
     signaling: SignalingService, token: str, remote: RemotePeer
@@ -148,3 +179,50 @@ def test_the_session_log_survives_a_killed_process(tmp_path: Path, capsys: pytes
     assert avatar_main(["log", str(path), "--last", "2"]) == 0
     out = capsys.readouterr().out
     assert "heard: question 1" in out and "said:  answer 2   [first audio 402 ms]" in out and "2 turns" in out
+
+
+async def test_terminal_keys_act_show_every_change_and_give_the_terminal_back(
+    signaling: SignalingService, token: str
+) -> None:
+    """Regression: the key reader left the user's terminal in cbreak mode (no echo) after the call ended."""
+    master, slave = pty.openpty()
+    saved = termios.tcgetattr(slave)
+    shown: list[str] = []
+    changed = asyncio.Event()
+
+    def show(line: str) -> None:
+        shown.append(line)
+        changed.set()
+
+    async def until(predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(5):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+
+    control = LiveControl(LocalPeer(LocalSettings.load(peer_fields(signaling, token)), [CollectingSink()]))
+    with os.fdopen(slave, "r") as terminal:
+        keys = KeyCommands(control, show, terminal)
+        assert keys.start(asyncio.get_running_loop())
+        try:
+            assert not termios.tcgetattr(slave)[3] & termios.ICANON  # single keys, no Enter needed
+            os.write(master, b"tm")  # two keys typed together both count
+            await until(lambda: control.mode == "person" and len(shown) >= 3)
+            assert control.muted and "YOU are on camera" in shown[-1]
+            control.act("hand-back")  # what the control endpoint does: shown on the terminal too
+            await until(lambda: "muted" in shown[-1])
+            os.write(master, b"x")  # not a command: nothing happens
+            os.write(master, b"m")
+            await until(lambda: not control.muted)
+            assert shown[-1].startswith("the clone is speaking for you")
+        finally:
+            keys.stop()
+        assert termios.tcgetattr(slave) == saved  # echo and line editing are back
+        assert control.on_change is None
+    os.close(master)
+
+
+def test_without_a_terminal_no_keys_are_read(signaling: SignalingService, token: str) -> None:
+    control = LiveControl(LocalPeer(LocalSettings.load(peer_fields(signaling, token)), [CollectingSink()]))
+    with open(os.devnull) as not_a_terminal:
+        assert KeyCommands(control, print, not_a_terminal).start(asyncio.new_event_loop()) is False

@@ -217,7 +217,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "session_log")
+IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "person_mic", "session_log")
 
 
 def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -229,4 +229,9 @@ def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
         help="127.0.0.1 port of the control endpoint for hotkey tools (default 8766; 0: off)",
     )
     parser.add_argument("--webcam", type=int, help="real webcam index put on the virtual camera on take-over")
+    parser.add_argument(
+        "--person-mic",
+        metavar="NAME|INDEX",
+        help="your real microphone, put on the virtual microphone on take-over (default: the default input)",
+    )
     parser.add_argument("--session-log", help="session log (JSONL) path, or none (default: under the user data dir)")
