@@ -77,6 +77,7 @@ async def test_create_rents_the_cheapest_offer_waits_for_health_and_prints_the_l
     filters = {k: {op: str(v) for op, v in f.items()} for k, f in search.items() if isinstance(f, dict)}
     assert filters["reliability"] == {"gte": "0.98"} and filters["direct_port_count"] == {"gte": "4"}
     assert filters["dph_total"] == {"lte": "1.0"} and filters["inet_down"] == {"gte": "200"}
+    assert filters["cuda_max_good"] == {"gte": "12.8"}  # vLLM 0.11's torch is a CUDA 12.8 build
     assert search["order"] == [["dph_total", "asc"]] and search["limit"] == 1
     create = next(r for r in api.requests if r["method"] == "PUT")
     assert create["path"] == "/api/v0/asks/24681357/"  # the cheapest offer
