@@ -1,11 +1,14 @@
-"""Shared fixtures: a real signaling server on 127.0.0.1 and ICE pinned to loopback."""
+"""Shared fixtures: a real signaling server on 127.0.0.1, ICE pinned to loopback, a private PulseAudio."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
+import shutil
+import subprocess
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -62,3 +65,39 @@ async def remote(signaling: SignalingService, token: str) -> AsyncIterator[Remot
         async with asyncio.timeout(10):
             await peer.connected.wait()
         yield peer
+
+
+@pytest.fixture
+def pulseaudio(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A private PulseAudio daemon with an ``avatar_mic`` null sink; yields the environment that reaches it."""
+    binary = shutil.which("pulseaudio")
+    assert binary, "pulseaudio is not installed (.ci/run installs pulseaudio, pulseaudio-utils, libasound2-plugins)"
+    socket = tmp_path / "native"
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    daemon = subprocess.Popen(
+        [
+            binary,
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "-n",
+            "--use-pid-file=no",
+            f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
+            "--load=module-null-sink sink_name=avatar_mic",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client_env = {**env, "PULSE_SERVER": f"unix:{socket}"}
+    try:
+        for _ in range(100):  # up to 10 s for the daemon to come up
+            ready = subprocess.run(["pactl", "list", "short", "sinks"], env=client_env, capture_output=True, text=True)
+            if "avatar_mic" in ready.stdout:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("private PulseAudio did not start")
+        yield client_env
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)

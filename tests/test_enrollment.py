@@ -4,6 +4,9 @@ right reason; a broken profile names the file and the problem."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -18,6 +21,7 @@ from peer_local.profile.voice_enroll import PASSAGE
 from peer_remote.face.portrait import default_portrait
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +73,41 @@ def test_bad_voice_recordings_are_refused_with_the_reason(
     assert enroll("voice", "--profile", str(tmp_path / "me"), "--from", str(bad), "--text", PASSAGE) == 1
     assert reason in capsys.readouterr().err
     assert not (tmp_path / "me" / "voice.wav").exists()
+
+
+def test_voice_from_a_microphone_is_recorded_with_a_level_meter_and_kept(
+    pulseaudio: dict[str, str], passage_wav: Path, tmp_path: Path
+) -> None:
+    """A real microphone path: the passage plays into a private PulseAudio null sink whose monitor is the mic."""
+    profile = tmp_path / "me"
+    samples, rate = read_wav(passage_wav)
+    env = {**pulseaudio, "PULSE_SOURCE": "avatar_mic.monitor", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "peer_local.cli", "enroll", "voice", "--profile", str(profile), "--mic", "pulse"]
+    enrolling = subprocess.Popen(
+        [*command, "--seconds", f"{samples.size / rate + 1.5:.1f}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30  # until the recording stream exists, so no word is missed
+        while not subprocess.run(
+            ["pactl", "list", "short", "source-outputs"], env=pulseaudio, capture_output=True, text=True, check=False
+        ).stdout.strip():
+            assert enrolling.poll() is None, enrolling.communicate()[1]
+            assert time.monotonic() < deadline, "the enrolment never opened the microphone"
+            time.sleep(0.1)
+        subprocess.run(["paplay", "--device=avatar_mic", str(passage_wav)], env=pulseaudio, check=True, timeout=60)
+        out, err = enrolling.communicate(timeout=120)
+    finally:
+        enrolling.kill()
+    assert enrolling.returncode == 0, err
+    assert PASSAGE[:40] in out  # the passage is shown to be read
+    meter = [line for line in out.splitlines() if "dBFS" in line]  # each \r redraw reads as a line
+    assert len(meter) > 50 and any("#" * 10 in line for line in meter)  # a live meter that moved with the voice
+    assert "voice enrolled" in out and (profile / "voice.wav").is_file()
+    assert (profile / "voice.txt").read_text().strip() == PASSAGE
 
 
 def test_a_recording_of_other_words_is_refused(

@@ -3,12 +3,8 @@ installed by .ci/run); what the sink plays comes out of ``avatar_mic.monitor``."
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,41 +48,6 @@ def test_a_missing_output_device_says_how_to_create_one() -> None:
         AudioInputError, match=r"(?s)no output device 'avatar_mic'.*(null-sink|VB-Audio).*--mic-out none.*Speakers"
     ):
         find_output_device("avatar_mic", devices)
-
-
-@pytest.fixture
-def pulseaudio(tmp_path: Path) -> Iterator[dict[str, str]]:
-    binary = shutil.which("pulseaudio")
-    assert binary, "pulseaudio is not installed (.ci/run installs pulseaudio, pulseaudio-utils, libasound2-plugins)"
-    socket = tmp_path / "native"
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "HOME": str(tmp_path)}
-    daemon = subprocess.Popen(
-        [
-            binary,
-            "--daemonize=no",
-            "--exit-idle-time=-1",
-            "-n",
-            "--use-pid-file=no",
-            f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
-            "--load=module-null-sink sink_name=avatar_mic",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client_env = {**env, "PULSE_SERVER": f"unix:{socket}"}
-    try:
-        for _ in range(100):  # up to 10 s for the daemon to come up
-            ready = subprocess.run(["pactl", "list", "short", "sinks"], env=client_env, capture_output=True, text=True)
-            if "avatar_mic" in ready.stdout:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("private PulseAudio did not start")
-        yield client_env
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
 
 
 def test_the_null_sink_is_created_when_missing(pulseaudio: dict[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ def enroll_voice(args: argparse.Namespace, profile: Profile) -> int:
     else:
         print("Read this aloud, at your normal pace, when the meter starts moving:\n")
         print(f"  {text}\n")
-        samples = voice_enroll.record(args.mic, args.seconds, lambda bar: print(f"\r  {bar}", end="", flush=True))
+        meter = voice_enroll.record(args.mic, args.seconds, lambda bar: print(f"\r  {bar}", end="", flush=True))
+        samples = asyncio.run(meter)
         print()
     report = voice_enroll.enroll_voice(profile, samples, text)
     print(

@@ -144,23 +144,28 @@ def level_bar(block: np.ndarray, width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {db:6.1f} dBFS" + ("  CLIPPING" if peak >= 0.999 else "")
 
 
-def record(device: str | None, seconds: float, show: Callable[[str], None]) -> np.ndarray:
-    """Record ``seconds`` from a microphone at 16 kHz mono, showing a live level meter."""
-    from peer_local.audio_input.devices import load_sounddevice
+async def record(device: str | None, seconds: float, show: Callable[[str], None]) -> np.ndarray:
+    """Record ``seconds`` from a microphone (name, index or None: the default), 16 kHz mono, with a level meter.
 
-    sd = load_sounddevice()
+    The device runs at its own rate (WASAPI refuses others) and is resampled once, as the listening path does.
+    """
+    from peer_local.audio_input.base import AudioInputError
+    from peer_local.audio_input.device_source import DeviceAudioSource
+    from peer_local.audio_input.devices import resolve_input_device
+
     blocks: list[np.ndarray] = []
-
-    def callback(indata: np.ndarray, frames: int, _time: object, status: object) -> None:
-        block = indata[:, 0].copy()
-        blocks.append(block)
-        show(level_bar(block))
-
+    wanted = int(seconds * RATE)
     try:
-        with sd.InputStream(
-            samplerate=RATE, channels=1, dtype="float32", blocksize=1600, device=device, callback=callback
-        ):
-            sd.sleep(int(seconds * 1000))
-    except (sd.PortAudioError, ValueError) as exc:
-        raise EnrollmentError(f"cannot record from {device or 'the default microphone'}: {exc}") from exc
-    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+        source = DeviceAudioSource(resolve_input_device(device), kind="mic")
+        try:
+            async for chunk in source.chunks():
+                blocks.append(chunk.samples)
+                if len(blocks) % 5 == 0:  # ten meter updates a second
+                    show(level_bar(np.concatenate(blocks[-5:])))
+                if sum(block.size for block in blocks) >= wanted:
+                    break
+        finally:
+            await source.close()  # the device is released as soon as enough is recorded
+    except AudioInputError as exc:
+        raise EnrollmentError(f"cannot record: {exc}") from exc
+    return np.concatenate(blocks)[:wanted] if blocks else np.zeros(0, dtype=np.float32)
