@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from peer_local.bench.processes import start_avatar, stop_process
+from peer_local.bench.processes import loopback_peer_fields, start_avatar, stop_process
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from signaling.messages import Role
@@ -78,13 +78,7 @@ async def scenario(kind: str, workdir: Path) -> dict[str, float]:
     service = SignalingService(settings, token)
     await service.start()
     timeline = Timeline()
-    fields = {
-        "signaling": service.base_url,
-        "room": "f",
-        "token": token,
-        "ice_servers": [],
-        "ice_host_addresses": ["127.0.0.1"],
-    }
+    fields = loopback_peer_fields(service.base_url, "f", token)
     local = LocalPeer(LocalSettings.load(fields), [timeline])
     stop = asyncio.Event()
     proc = await remote(service.base_url, token, workdir / f"{kind}-1.log")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+from peer_local.bench.processes import loopback_peer_fields, start_avatar
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from signaling.messages import Role
@@ -13,14 +15,26 @@ from signaling.server import SignalingService
 
 
 def peer_fields(service: SignalingService, token: str) -> dict[str, object]:
-    return {
-        "signaling": service.base_url,
-        "room": "t",
-        "token": token,
-        "ice_servers": [],
-        "ice_host_addresses": ["127.0.0.1"],
-        "source": "test-pattern",
-    }
+    return loopback_peer_fields(service.base_url, "t", token)
+
+
+async def start_test_pattern_remote(service: SignalingService, token: str, log: Path) -> asyncio.subprocess.Process:
+    """``avatar remote`` in a child process (so it can be killed or frozen), streaming the test pattern."""
+    return await start_avatar(
+        "remote",
+        "--source",
+        "test-pattern",
+        "--signaling",
+        service.base_url,
+        "--room",
+        "t",
+        "--ice-host",
+        "127.0.0.1",
+        "--size",
+        "320x240",
+        env={"AVATAR_TOKEN": token},
+        log_path=str(log),
+    )
 
 
 @contextlib.asynccontextmanager

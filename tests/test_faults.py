@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peer_local.bench.processes import start_avatar, stop_process
+from peer_local.bench.processes import stop_process
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.sinks.virtual_camera import VirtualCameraSink
@@ -32,7 +32,7 @@ from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
 from tests.collecting_sink import CollectingSink
 from tests.device_stand_ins import PullingOutputStandIn, RecordingCameraStandIn
-from tests.peer_helpers import peer_fields, running
+from tests.peer_helpers import peer_fields, running, start_test_pattern_remote
 
 pytestmark = pytest.mark.slow
 PROMISE_S = 5.0
@@ -83,24 +83,6 @@ def local(service: SignalingService, token: str, devices: Devices, **extra: obje
     return LocalPeer(settings, [devices.camera_sink, devices.mic_sink, devices.seen])
 
 
-async def remote_process(service: SignalingService, token: str, log: Path) -> asyncio.subprocess.Process:
-    return await start_avatar(
-        "remote",
-        "--source",
-        "test-pattern",
-        "--signaling",
-        service.base_url,
-        "--room",
-        "t",
-        "--ice-host",
-        "127.0.0.1",
-        "--size",
-        "320x240",
-        env={"AVATAR_TOKEN": token},
-        log_path=str(log),
-    )
-
-
 async def assert_outage_handled(devices: Devices, lost_at: float) -> float:
     """Bounded by the promise: the loss is noticed, the camera dims, the mic goes silent. Returns the delay."""
     await devices.seen.wait_until(lambda s: s.connections and s.connections[-1] is False, timeout_s=PROMISE_S)
@@ -130,7 +112,7 @@ async def assert_resumed(devices: Devices, returned_at: float) -> float:
 async def test_remote_killed_with_9_dims_the_camera_silences_the_mic_and_resumes(
     signaling: SignalingService, token: str, devices: Devices, tmp_path: Path
 ) -> None:
-    remote = await remote_process(signaling, token, tmp_path / "remote1.log")
+    remote = await start_test_pattern_remote(signaling, token, tmp_path / "remote1.log")
     try:
         async with running(local(signaling, token, devices).run):
             await devices.seen.wait_until(
@@ -141,7 +123,7 @@ async def test_remote_killed_with_9_dims_the_camera_silences_the_mic_and_resumes
             remote.kill()
             await remote.wait()
             noticed = await assert_outage_handled(devices, killed)
-            remote = await remote_process(signaling, token, tmp_path / "remote2.log")
+            remote = await start_test_pattern_remote(signaling, token, tmp_path / "remote2.log")
             async with asyncio.timeout(30):
                 await signaling.server.wait_for_peer(Role.REMOTE)  # the avatar is back (model loading excluded)
             resumed = await assert_resumed(devices, time.monotonic())
@@ -154,7 +136,7 @@ async def test_a_frozen_remote_is_noticed_by_the_media_watchdog_and_resumes_when
     signaling: SignalingService, token: str, devices: Devices, tmp_path: Path
 ) -> None:
     """SIGSTOP: no goodbye, the signaling socket stays open, frames just stop (a hung GPU box)."""
-    remote = await remote_process(signaling, token, tmp_path / "remote.log")
+    remote = await start_test_pattern_remote(signaling, token, tmp_path / "remote.log")
     try:
         async with running(local(signaling, token, devices).run):
             await devices.seen.wait_until(lambda s: len(s.stamp_indices) > 30)

@@ -18,7 +18,7 @@ from peer_remote.settings import RemoteSettings
 from signaling.messages import Role
 from signaling.server import SignalingService
 from tests.collecting_sink import CollectingSink
-from tests.peer_helpers import local_peer, peer_fields, running
+from tests.peer_helpers import local_peer, peer_fields, running, start_test_pattern_remote
 
 pytestmark = pytest.mark.slow
 
@@ -96,32 +96,12 @@ async def test_viewer_and_local_receive_the_same_stream_at_once(
     assert remote.stream.scheduler.stats.produced < 3 * max(local_sink.stamp_indices)
 
 
-async def _start_remote_process(service: SignalingService, token: str, log: Path) -> asyncio.subprocess.Process:
-    from peer_local.bench.processes import start_avatar
-
-    return await start_avatar(
-        "remote",
-        "--source",
-        "test-pattern",
-        "--signaling",
-        service.base_url,
-        "--room",
-        "t",
-        "--ice-host",
-        "127.0.0.1",
-        "--size",
-        "320x240",
-        env={"AVATAR_TOKEN": token},
-        log_path=str(log),
-    )
-
-
 async def test_local_reconnects_after_the_remote_is_killed_and_restarted(
     signaling: SignalingService, token: str, tmp_path: Path
 ) -> None:
     sink = CollectingSink()
     local = local_peer(signaling, token, sink)
-    remote = await _start_remote_process(signaling, token, tmp_path / "remote1.log")
+    remote = await start_test_pattern_remote(signaling, token, tmp_path / "remote1.log")
     try:
         async with running(local.run):
             await sink.wait_until(lambda s: len(s.stamp_indices) >= 10, timeout_s=30)
@@ -130,7 +110,7 @@ async def test_local_reconnects_after_the_remote_is_killed_and_restarted(
             await sink.wait_until(lambda s: s.connections[-1] is False, timeout_s=10)
             assert local.session is None
             before = len(sink.stamp_indices)
-            remote = await _start_remote_process(signaling, token, tmp_path / "remote2.log")
+            remote = await start_test_pattern_remote(signaling, token, tmp_path / "remote2.log")
             await sink.wait_until(lambda s: len(s.stamp_indices) >= before + 10, timeout_s=30)
             assert local.sessions_started == 2
     finally:

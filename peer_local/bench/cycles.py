@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from peer_local.bench.processes import loopback_peer_fields
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.sinks.null import NullSink
@@ -77,14 +78,7 @@ async def run_cycles(count: int = 200) -> dict[str, Any]:
     token = secrets.token_urlsafe(16)
     settings = SignalingSettings.load({"host": "127.0.0.1", "port": 0})
     async with SignalingService(settings, token) as service:
-        fields: dict[str, Any] = {
-            "signaling": service.base_url,
-            "room": "cycles",
-            "token": token,
-            "ice_servers": [],
-            "ice_host_addresses": ["127.0.0.1"],
-            "source": "test-pattern",
-        }
+        fields = loopback_peer_fields(service.base_url, "cycles", token)
         remote = RemotePeer(RemoteSettings.load({**fields, "width": 160, "height": 120}))
         stop = asyncio.Event()
         remote_task = asyncio.create_task(remote.run(stop))

@@ -9,9 +9,22 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import psutil
+
+
+def loopback_peer_fields(signaling_url: str, room: str, token: str) -> dict[str, Any]:
+    """Settings of a peer that stays on this machine: no STUN, ICE host candidates on 127.0.0.1 only, and (for
+    a remote) the measurable test pattern instead of the avatar."""
+    return {
+        "signaling": signaling_url,
+        "room": room,
+        "token": token,
+        "ice_servers": [],
+        "ice_host_addresses": ["127.0.0.1"],
+        "source": "test-pattern",
+    }
 
 
 @dataclass

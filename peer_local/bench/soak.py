@@ -17,6 +17,7 @@ import numpy as np
 import psutil
 
 from media.measure import TestPatternMeter
+from peer_local.bench.processes import loopback_peer_fields
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_remote.service import RemotePeer
@@ -71,14 +72,7 @@ async def run_soak(duration_s: float = 3600.0, window_s: float = 60.0) -> dict[s
     process = psutil.Process(os.getpid())
     settings = SignalingSettings.load({"host": "127.0.0.1", "port": 0})
     async with SignalingService(settings, token) as service:
-        fields: dict[str, Any] = {
-            "signaling": service.base_url,
-            "room": "soak",
-            "token": token,
-            "ice_servers": [],
-            "ice_host_addresses": ["127.0.0.1"],
-            "source": "test-pattern",
-        }
+        fields = loopback_peer_fields(service.base_url, "soak", token)
         remote = RemotePeer(RemoteSettings.load(fields))
         meter = WindowedMeter()
         local = LocalPeer(LocalSettings.load(fields), [meter])
