@@ -29,10 +29,14 @@ def bundled_gguf() -> Path:
 class LlamaCppModel:
     """Generation runs in a worker thread; a stop flag checked between tokens cancels it."""
 
-    def __init__(self, model_path: Path | None = None, n_ctx: int = 2048, threads: int = 2) -> None:
+    def __init__(
+        self, model_path: Path | None = None, n_ctx: int = 2048, threads: int = 2, repeat_penalty: float = 1.15
+    ) -> None:
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.threads = threads
+        # llama.cpp's default (1.0) lets the 135M model fall into loops ("mon ami de la femme, mon ami de la ...")
+        self.repeat_penalty = repeat_penalty
         self.name = f"llama.cpp:{(model_path or Path(BUNDLED_GGUF)).name}"
         self._llama: Any = None
         self._lock = threading.Lock()  # one generation at a time
@@ -72,6 +76,7 @@ class LlamaCppModel:
                         stream=True,
                         max_tokens=max_tokens,
                         temperature=temperature,
+                        repeat_penalty=self.repeat_penalty,
                     )
                     for chunk in chunks:
                         if stop.is_set():
