@@ -164,7 +164,14 @@ class RemotePeer:
         role = self._roles.get(peer_id, Role.VIEWER)
         advertised = client.welcome.ice_servers if client.welcome else []
         session = SubscriberSession(
-            peer_id, role, self.settings, self.stream, self._on_message, self._session_closed, advertised
+            peer_id,
+            role,
+            self.settings,
+            self.stream,
+            self._on_message,
+            self._session_closed,
+            advertised,
+            on_channel_open=self._greet,
         )
         self.sessions[peer_id] = session
         try:
@@ -221,6 +228,11 @@ class RemotePeer:
             return
         if self.responder is not None:
             await self.responder.on_transcript(message)
+
+    def _greet(self, session: SubscriberSession) -> None:
+        """A new subscriber learns who is in control (a page opened after a take-over shows it at once)."""
+        if self.control.mode == "person" or self.control.muted:
+            session.send(self.control)
 
     async def _on_control(self, message: Control) -> None:
         self.control = message

@@ -36,6 +36,7 @@ class SubscriberSession:
         on_message: MessageCallback,
         on_closed: Callable[[SubscriberSession], None],
         advertised_ice_servers: list[dict[str, Any]] | None = None,
+        on_channel_open: Callable[[SubscriberSession], None] | None = None,
     ) -> None:
         self.peer_id = peer_id
         self.role = role
@@ -45,6 +46,7 @@ class SubscriberSession:
         self._stream = stream
         self._on_message = on_message
         self._on_closed = on_closed
+        self._on_channel_open = on_channel_open
         self._closed = False
         self._close_task: asyncio.Future[None] | None = None
         self.log = logging.LoggerAdapter(logger, {"peer": peer_id})
@@ -76,6 +78,8 @@ class SubscriberSession:
         endpoint = DataChannelEndpoint(channel, lambda m: self._on_message(self, m), name=f"dc:{self.peer_id}")  # type: ignore[arg-type]
         self.endpoints.append(endpoint)
         self.log.info("data channel %r open from %s", endpoint.name, self.peer_id)
+        if self._on_channel_open is not None:
+            self._on_channel_open(self)
 
     def send(self, message: DataMessage) -> None:
         for endpoint in self.endpoints:

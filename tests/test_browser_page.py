@@ -11,10 +11,16 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from peer_local.bench.processes import loopback_peer_fields
+from peer_local.control import LiveControl
+from peer_local.service import LocalPeer
+from peer_local.settings import LocalSettings
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService, join_url
+from tests.collecting_sink import CollectingSink
 from tests.conftest import ARTIFACTS
+from tests.peer_helpers import running
 
 pytestmark = pytest.mark.slow
 
@@ -113,6 +119,34 @@ async def test_the_page_plays_the_avatar_and_a_typed_message_gets_a_spoken_answe
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "preview-page.png"), full_page=True)
     assert avatar.transcripts[-1].text == "Hello, who are you?"
+
+
+BADGE_SHOWN = (
+    "() => { const b = document.getElementById('control'); return !b.hidden && b.textContent.includes('%s'); }"
+)
+
+
+async def test_the_page_shows_who_is_in_control_live_and_to_a_page_opened_later(
+    browser: Browser, signaling: SignalingService, token: str, avatar: RemotePeer
+) -> None:
+    page = await open_page(browser, join_url(signaling.base_url, "web", token))
+    await page.wait_for_function("() => document.getElementById('video').readyState >= 2", timeout=30_000)
+    assert await page.is_hidden("#control")  # the clone speaks: no badge
+    local = LocalPeer(LocalSettings.load(loopback_peer_fields(signaling.base_url, "web", token)), [CollectingSink()])
+    control = LiveControl(local)
+    async with running(local.run):
+        async with asyncio.timeout(15):
+            session = await local.wait_session()
+            await session.channel_open.wait()
+        control.take_over()
+        await page.wait_for_function(BADGE_SHOWN % "taken over", timeout=10_000)
+        later = await open_page(browser, join_url(signaling.base_url, "web", token))
+        await later.wait_for_function(BADGE_SHOWN % "taken over", timeout=30_000)  # told on joining
+        control.hand_back()
+        control.set_muted(True)
+        await page.wait_for_function(BADGE_SHOWN % "muted", timeout=10_000)
+        control.set_muted(False)
+        await page.wait_for_function("() => document.getElementById('control').hidden", timeout=10_000)
 
 
 async def test_a_wrong_token_shows_an_error_instead_of_hanging(browser: Browser, signaling: SignalingService) -> None:
