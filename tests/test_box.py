@@ -188,7 +188,7 @@ async def healthz(port: int) -> tuple[int, dict]:
 
 @pytest.mark.slow
 async def test_box_starts_everything_reports_on_healthz_and_restarts_a_crashed_sidecar(
-    stand_in_box: BoxSettings,
+    stand_in_box: BoxSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = Box(stand_in_box)
     stop = asyncio.Event()
@@ -209,6 +209,10 @@ async def test_box_starts_everything_reports_on_healthz_and_restarts_a_crashed_s
         assert set(body["components"]) == {"coturn", "vllm", "fish-speech", "avatar-remote"}
         assert all(c["state"] == "running" and c["restarts"] == 0 for c in body["components"].values())
         assert body["peers"] == 1  # the avatar peer joined its room
+        printed = capsys.readouterr().out
+        laptop = f"on the laptop: avatar local --signaling http://127.0.0.1:{port} --room {stand_in_box.room}"
+        assert f"{laptop} --input loopback" in printed  # the clone listens to the meeting
+        assert stand_in_box.token is not None and stand_in_box.token.get_secret_value() not in printed
 
         vllm = box.sidecars["vllm"]
         degraded = asyncio.Event()

@@ -68,7 +68,7 @@ async def test_create_rents_the_cheapest_offer_waits_for_health_and_prints_the_l
     assert "created instance 9753186" in out
     assert "instance 9753186: loading Pulling image layers" in out
     assert "starting: vllm starting" in out and "box healthy at" in out
-    assert f"avatar local --signaling http://127.0.0.1:{box.port} --room demo" in out
+    assert f"avatar local --signaling http://127.0.0.1:{box.port} --room demo --input loopback" in out
     assert TOKEN not in out and API_KEY not in out  # secrets never printed
 
     assert {r["authorization"] for r in api.requests} == {f"Bearer {API_KEY}"}

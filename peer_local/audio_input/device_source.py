@@ -12,6 +12,7 @@ import numpy as np
 
 from peer_local.audio_input.base import ASR_RATE, AudioChunk, AudioInputError
 from peer_local.audio_input.devices import AudioDevice, load_sounddevice
+from peer_local.audio_input.pulse_server import pulse_source
 from peer_local.audio_input.resampling import MonoResampler16k
 
 logger = logging.getLogger(__name__)
@@ -53,14 +54,15 @@ class DeviceAudioSource:
             loop.call_soon_threadsafe(put)
 
         try:
-            self._stream = sd.InputStream(
-                device=self.device.index,
-                samplerate=rate,
-                channels=channels,
-                dtype="float32",
-                blocksize=int(rate * BLOCK_S),
-                callback=on_block,
-            )
+            with pulse_source(self.device.pulse_source):
+                self._stream = sd.InputStream(
+                    device=self.device.index,
+                    samplerate=rate,
+                    channels=channels,
+                    dtype="float32",
+                    blocksize=int(rate * BLOCK_S),
+                    callback=on_block,
+                )
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             raise AudioInputError(f"cannot open {self.device.describe()}: {exc} (is it busy or unplugged?)") from exc

@@ -32,6 +32,7 @@ class AudioDevice:
     max_input_channels: int
     max_output_channels: int
     default_samplerate: float
+    pulse_source: str | None = None  # reached through the ``pulse`` device: the sound server's source to open
 
     @property
     def looks_like_loopback(self) -> bool:
@@ -91,17 +92,44 @@ def resolve_input_device(spec: str | None, devices: list[AudioDevice] | None = N
     return match
 
 
+def pulse_monitor_route(devices: list[AudioDevice]) -> AudioDevice | None:
+    """Linux: the ``pulse`` input with PULSE_SOURCE set to the default sink's monitor (PortAudio lists no
+    monitors), unless that sink is the clone's own ``avatar_mic`` (it would hear itself)."""
+    from peer_local.audio_input.pulse_server import PULSE_DEVICE, default_pulse_sink
+
+    pulse = next((d for d in devices if d.name == PULSE_DEVICE and d.max_input_channels > 0), None)
+    if pulse is None or not sys.platform.startswith("linux"):
+        return None
+    sink = default_pulse_sink()
+    if sink is None or "avatar_mic" in sink:
+        return None
+    return AudioDevice(
+        pulse.index,
+        f"Monitor of {sink}",
+        pulse.hostapi,
+        pulse.max_input_channels,
+        pulse.max_output_channels,
+        pulse.default_samplerate,
+        pulse_source=f"{sink}.monitor",
+    )
+
+
 def resolve_loopback_device(devices: list[AudioDevice] | None = None) -> AudioDevice:
-    """What the computer plays: a PulseAudio/PipeWire monitor source, or a WASAPI loopback/Stereo Mix."""
+    """What the computer plays: a monitor source (listed, or the PulseAudio/PipeWire default sink's reached
+    through the ``pulse`` device), or a WASAPI loopback/Stereo Mix."""
     devices = devices if devices is not None else list_devices()
     candidates = [
         d for d in devices if d.max_input_channels > 0 and d.looks_like_loopback and "avatar_mic" not in d.name
     ]
+    routed = None if candidates else pulse_monitor_route(devices)
+    if routed is not None:
+        return routed
     if not candidates:
         hint = (
             "on Windows enable 'Stereo Mix' or use a WASAPI loopback device"
             if sys.platform == "win32"
-            else "on Linux the PulseAudio/PipeWire monitor source must be visible to PortAudio (pulse or pipewire ALSA plugin)"
+            else "on Linux a PulseAudio/PipeWire server with a default sink other than avatar_mic (pactl info) is "
+            "reached through ALSA's pulse plugin (libasound2-plugins)"
         )
         raise AudioInputError(f"no loopback (monitor) input found; {hint}. {_available(devices, 'input')}")
     return candidates[0]

@@ -14,9 +14,9 @@ from peer_local.deploy.vast import (
     VastDeployer,
     component_summary,
     endpoint_of,
-    local_command,
     read_healthz,
 )
+from peer_remote.box.plan import laptop_command
 
 
 def register(subparsers: Any) -> None:
@@ -139,7 +139,7 @@ def run_create(args: argparse.Namespace) -> int:
     except DeployError as exc:
         return _fail(exc)
     print("on the laptop, with the same AVATAR_TOKEN:")
-    print(f"  {local_command(endpoint, args.room)}")
+    print(f"  {laptop_command(endpoint.signaling_url, args.room)}")
     return 0
 
 

@@ -46,7 +46,8 @@ def probe_virtual_camera() -> tuple[bool, str]:
 
 def run(args: argparse.Namespace) -> int:
     from peer_local.audio_input.base import AudioInputError
-    from peer_local.audio_input.devices import list_devices
+    from peer_local.audio_input.devices import list_devices, resolve_loopback_device
+    from peer_local.audio_input.pulse_server import PULSE_DEVICE, pulse_sinks
     from peer_local.sinks.virtual_mic import default_mic_device
 
     try:
@@ -57,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
     camera_ok, camera_detail = probe_virtual_camera()
     mic_name = default_mic_device()
     mic = next((d for d in devices if d.max_output_channels > 0 and mic_name.lower() in d.name.lower()), None)
+    pulse = next((d for d in devices if d.name == PULSE_DEVICE and d.max_output_channels > 0), None)
+    if mic is None and pulse is not None and mic_name in (pulse_sinks() or []):
+        mic = pulse  # the sound server's sink, reached through the pulse device (PortAudio does not list it)
+    try:
+        loopback, loopback_fix = (resolve_loopback_device(devices) if devices else None), None
+    except AudioInputError as exc:
+        loopback, loopback_fix = None, str(exc).split(". ")[0]
     if sys.platform == "win32":
         mic_fix = "install VB-Audio Virtual Cable; in the meeting app pick 'CABLE Output' as the microphone"
     else:
@@ -73,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
             ],
             "virtual_microphone": {"default": mic_name, "found": mic is not None, "fix": None if mic else mic_fix},
             "virtual_camera": {"available": camera_ok, "detail": camera_detail},
+            "meeting_audio": {
+                "input": "loopback",
+                "found": loopback is not None,
+                "device": loopback.name if loopback else None,
+                "fix": loopback_fix,
+            },
         }
         print(json.dumps(document, indent=2))
         return 0
@@ -95,4 +109,8 @@ def run(args: argparse.Namespace) -> int:
             print("  (none)")
     print(f"Virtual microphone ({mic_name}): " + (f"found: {mic.describe()}" if mic else f"missing. Fix: {mic_fix}"))
     print(f"Virtual camera: {'available: ' if camera_ok else 'missing. '}{camera_detail}")
+    print(
+        "Meeting audio (--input loopback): "
+        + (f"found: {loopback.name}" if loopback else f"missing. Fix: {loopback_fix or 'no audio devices'}")
+    )
     return 0

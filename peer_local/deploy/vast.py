@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 import time
 import urllib.error
 import urllib.request
@@ -101,10 +100,6 @@ def endpoint_of(instance: dict[str, Any]) -> Endpoint | None:
     if not ip or signaling is None:
         return None
     return Endpoint(ip.strip(), signaling, mapped_port(instance, TURN_PORT), mapped_port(instance, TURN_PORT, "udp"))
-
-
-def local_command(endpoint: Endpoint, room: str) -> str:
-    return shlex.join(["avatar", "local", "--signaling", endpoint.signaling_url, "--room", room])
 
 
 def read_healthz(url: str, timeout_s: float = 5.0) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from media.audio import mono_int16
 from media.frames import AUDIO_RATE
 from peer_local.audio_input.base import AudioInputError
 from peer_local.audio_input.devices import AudioDevice, list_devices, load_sounddevice
+from peer_local.audio_input.pulse_server import PULSE_DEVICE, pulse_sinks
 
 logger = logging.getLogger(__name__)
 
@@ -110,20 +110,6 @@ class JitterBuffer:
             return data
 
 
-def pulse_sinks() -> list[str] | None:
-    """Sink names of the PulseAudio/PipeWire server, or None without one (or without pactl)."""
-    pactl = shutil.which("pactl")
-    if pactl is None:
-        return None
-    try:
-        listing = subprocess.run(
-            [pactl, "list", "short", "sinks"], capture_output=True, text=True, timeout=5, check=True
-        )
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return [line.split("\t")[1] for line in listing.stdout.splitlines() if "\t" in line]
-
-
 def ensure_pulse_sink(name: str) -> bool:
     """Create the null sink ``name`` if the sound server lacks it; True if it exists afterwards."""
     sinks = pulse_sinks()
@@ -157,7 +143,7 @@ def find_output_device(name: str, devices: list[AudioDevice] | None = None) -> A
     match = next((d for d in outputs if d.name == name), None) or next(
         (d for d in outputs if name.lower() in d.name.lower()), None
     )
-    pulse = next((d for d in outputs if d.name == "pulse"), None)
+    pulse = next((d for d in outputs if d.name == PULSE_DEVICE), None)
     if match is None and pulse is not None and sys.platform.startswith("linux"):
         exists = ensure_pulse_sink(name) if name == DEFAULT_LINUX_SINK else name in (pulse_sinks() or [])
         if exists:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shlex
 import sys
 from pathlib import Path
 
@@ -138,6 +139,12 @@ def advertised_turn_urls(settings: BoxSettings) -> list[str]:
     if settings.turn_public_udp_port:
         urls.insert(0, f"turn:{host}:{settings.turn_public_udp_port}?transport=udp")
     return urls
+
+
+def laptop_command(signaling_url: str, room: str) -> str:
+    """What the person runs on the laptop: join the box's room and listen to the meeting (what the computer
+    plays). The token comes from AVATAR_TOKEN there and is never printed."""
+    return shlex.join(["avatar", "local", "--signaling", signaling_url, "--room", room, "--input", "loopback"])
 
 
 def remote_spec(settings: BoxSettings, signaling_url: str, token: str) -> SidecarSpec:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shlex
 from typing import Any
 
 from peer_remote.box.model_fetch import FISH_SPEECH_FILES, MUSETALK_FILES, ModelFile, fetch_models
-from peer_remote.box.plan import advertised_turn_urls, box_secrets, remote_spec, sidecar_specs
+from peer_remote.box.plan import advertised_turn_urls, box_secrets, laptop_command, remote_spec, sidecar_specs
 from peer_remote.box.settings import BoxSettings
 from peer_remote.box.sidecar import Sidecar, SidecarError, SidecarGroup
 from signaling.messages import Role
@@ -29,11 +28,6 @@ def required_files(settings: BoxSettings) -> tuple[ModelFile, ...]:
     if settings.fish:
         files += FISH_SPEECH_FILES
     return files
-
-
-def local_command(settings: BoxSettings, signaling_url: str) -> str:
-    """The command the person runs on the laptop (token from AVATAR_TOKEN there, never printed)."""
-    return shlex.join(["avatar", "local", "--signaling", signaling_url, "--room", settings.room])
 
 
 def public_signaling_url(settings: BoxSettings, bound_port: int) -> str:
@@ -80,7 +74,7 @@ class Box:
                 public = public_signaling_url(settings, service.port)
                 self.ready.set()
                 print(f"avatar box ready; signaling at {public}", flush=True)
-                print(f"on the laptop: {local_command(settings, public)}", flush=True)
+                print(f"on the laptop: {laptop_command(public, settings.room)}", flush=True)
                 await stop.wait()
             finally:
                 if self.remote:
