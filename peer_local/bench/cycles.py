@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import psutil
 
 from peer_local.bench.processes import loopback_peer_fields
@@ -26,6 +27,7 @@ from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
 
 WARMUP_CYCLES = 10
+RSS_EVERY = 10  # cycles between memory samples
 
 
 def resources() -> dict[str, float]:
@@ -87,7 +89,11 @@ async def run_cycles(count: int = 200) -> dict[str, Any]:
                 await remote.connected.wait()
             connect_s = [await one_cycle(fields) for _ in range(WARMUP_CYCLES)]
             baseline = await settled(remote, None)
-            connect_s += [await one_cycle(fields) for _ in range(count - WARMUP_CYCLES)]
+            rss_curve: list[tuple[int, float]] = [(WARMUP_CYCLES, baseline["rss_mib"])]
+            for cycle in range(WARMUP_CYCLES + 1, count + 1):
+                connect_s.append(await one_cycle(fields))
+                if cycle % RSS_EVERY == 0:
+                    rss_curve.append((cycle, resources()["rss_mib"]))
             after = await settled(remote, baseline)
         finally:
             stop.set()
@@ -100,11 +106,21 @@ async def run_cycles(count: int = 200) -> dict[str, Any]:
         "baseline_after_warmup": baseline,
         "after": after,
         "growth": {key: round(after[key] - baseline[key], 1) for key in baseline},
+        "rss_mib_by_cycle": rss_curve,
+        # a leak keeps growing; allocator warm-up flattens: the slope over the second half tells them apart
+        "rss_mib_per_100_cycles_second_half": rss_slope_per_100(rss_curve[len(rss_curve) // 2 :]),
         "first_frame_s": {
             "p50": round(connect_sorted[len(connect_sorted) // 2], 3),
             "p95": round(connect_sorted[int(len(connect_sorted) * 0.95) - 1], 3),
         },
     }
+
+
+def rss_slope_per_100(points: list[tuple[int, float]]) -> float | None:
+    if len(points) < 3:
+        return None
+    cycles, rss = np.array(points, dtype=float).T
+    return round(float(np.polyfit(cycles, rss, 1)[0]) * 100, 2)
 
 
 def print_cycles_table(result: dict[str, Any]) -> None:
@@ -113,3 +129,4 @@ def print_cycles_table(result: dict[str, Any]) -> None:
     for key in base:
         print(f"  {key:<14} {base[key]:>8} -> {after[key]:>8}  ({result['growth'][key]:+})")
     print(f"  connect -> first frame s p50/p95: {result['first_frame_s']['p50']} / {result['first_frame_s']['p95']}")
+    print(f"  RSS growth over the second half: {result['rss_mib_per_100_cycles_second_half']} MiB per 100 cycles")
