@@ -27,7 +27,7 @@ class LiveControl:
         self.mode: str = "clone"
         self.muted = False
         self.skips = 0
-        self.person_mic = False  # the person's real microphone runs and can go to the meeting
+        self.person_mic_ready = False  # the person's real microphone runs and can go to the meeting
         self.on_change: Callable[[LiveControl], None] | None = None
         peer.channel_open_handlers.append(self._announce)  # a (re)connected avatar learns the current state
 
@@ -59,7 +59,7 @@ class LiveControl:
         self.mode = "person"
         if self.switch is not None:
             self.switch.select("person")
-        if not self.person_mic:
+        if not self.person_mic_ready:
             logger.warning("taken over, but your microphone is not available: the meeting hears silence")
         self.peer.send(Interrupt(reason="take-over"))
         self._changed()

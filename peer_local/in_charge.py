@@ -59,7 +59,7 @@ class PersonInCharge:
         # the person's own devices run all along, so a take-over switches on the next frame
         mic = MicPassthrough(self.settings.person_mic, self.switch.person_audio)
         if self._start_source(mic, loop, "your microphone"):
-            self.control.person_mic = True
+            self.control.person_mic_ready = True
         if self.settings.webcam is not None:
             webcam = WebcamSource(self.settings.webcam, self.switch.person_video, self.settings.camera_fps)
             if self._start_source(webcam, loop, "your webcam"):

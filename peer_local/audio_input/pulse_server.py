@@ -21,7 +21,8 @@ def _pactl(*args: str) -> str | None:
     if pactl is None:
         return None
     try:
-        return subprocess.run([pactl, *args], capture_output=True, text=True, timeout=5, check=True).stdout
+        env = {**os.environ, "LC_ALL": "C"}  # "Default Sink:" is translated otherwise
+        return subprocess.run([pactl, *args], capture_output=True, text=True, timeout=5, check=True, env=env).stdout
     except (subprocess.SubprocessError, OSError):
         return None
 
