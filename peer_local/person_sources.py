@@ -12,6 +12,7 @@ import av
 import numpy as np
 
 from media.frames import AUDIO_RATE
+from media.resample import Resampler48k
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class WebcamSource:
 
 
 class MicPassthrough:
-    """20 ms blocks of the real microphone at 48 kHz, delivered on the event loop."""
+    """20 ms blocks of the real microphone, captured at the device's own rate (WASAPI refuses others) and
+    resampled once to 48 kHz on the event loop."""
 
     def __init__(self, device: str | None, deliver: AudioDeliver) -> None:
         self.device = device  # None: the default input; a number or part of a name (as ``--input mic:NAME``)
@@ -74,22 +76,30 @@ class MicPassthrough:
         sd = load_sounddevice()
         device = resolve_input_device(self.device)  # a clear error naming the inputs there are
 
+        rate = int(device.default_samplerate) or AUDIO_RATE
+        resampler = Resampler48k(rate)
+
+        def on_loop(block: np.ndarray, captured: float) -> None:
+            samples = resampler.convert(block)
+            if samples.size:
+                frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+                frame.sample_rate = AUDIO_RATE
+                self.deliver(frame, captured)
+
         def callback(indata: np.ndarray, frames: int, _time: object, status: object) -> None:
-            frame = av.AudioFrame.from_ndarray(indata[:, 0].reshape(1, -1).copy(), format="s16", layout="mono")
-            frame.sample_rate = AUDIO_RATE
-            loop.call_soon_threadsafe(self.deliver, frame, time.time())
+            loop.call_soon_threadsafe(on_loop, indata[:, 0].copy(), time.time())
 
         stream = sd.InputStream(
-            samplerate=AUDIO_RATE,
+            samplerate=rate,
             channels=1,
             dtype="int16",
-            blocksize=AUDIO_RATE // 50,
+            blocksize=rate // 50,
             device=device.index,
             callback=callback,
         )
         stream.start()
         self._stream = stream
-        logger.info("take-over microphone: %s", device.name)
+        logger.info("take-over microphone: %s (%d Hz)", device.name, rate)
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None

@@ -18,6 +18,7 @@ import av
 import numpy as np
 import pytest
 
+from peer_local.bench.speech import write_wav
 from peer_local.cli import main as avatar_main
 from peer_local.control import LiveControl
 from peer_local.control_http import ControlServer
@@ -226,3 +227,46 @@ def test_without_a_terminal_no_keys_are_read(signaling: SignalingService, token:
     control = LiveControl(LocalPeer(LocalSettings.load(peer_fields(signaling, token)), [CollectingSink()]))
     with open(os.devnull) as not_a_terminal:
         assert KeyCommands(control, print, not_a_terminal).start(asyncio.new_event_loop()) is False
+
+
+PERSON_MIC = """
+import asyncio, numpy as np
+from peer_local.audio_input.devices import resolve_input_device
+from peer_local.person_sources import MicPassthrough
+async def main():
+    frames, enough = [], asyncio.Event()
+    def deliver(frame, arrival):
+        frames.append(frame)
+        if sum(f.samples for f in frames) >= 48_000 * 3:
+            enough.set()
+    mic = MicPassthrough("pulse", deliver)
+    mic.start(asyncio.get_running_loop())
+    print("listening", flush=True)
+    async with asyncio.timeout(20):
+        await enough.wait()
+    mic.stop()
+    peak = max(int(np.abs(f.to_ndarray()).max()) for f in frames)
+    print(int(resolve_input_device("pulse").default_samplerate), {f.sample_rate for f in frames}.pop(), peak, flush=True)
+asyncio.run(main())
+"""
+
+
+def test_the_take_over_microphone_delivers_48khz_from_a_device_at_its_own_rate(
+    pulseaudio: dict[str, str], tmp_path: Path
+) -> None:
+    """The person's real microphone (here the monitor of a private PulseAudio sink) reaches the switch."""
+    t = np.arange(48_000) / 48_000
+    tone = write_wav(tmp_path / "tone.wav", (np.sin(2 * np.pi * 440 * t) * 16_000).astype(np.int16), 48_000)
+    env = {**pulseaudio, "PULSE_SOURCE": "avatar_mic.monitor", "PYTHONPATH": str(ROOT)}
+    listening = subprocess.Popen(
+        [sys.executable, "-c", PERSON_MIC], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert listening.stdout is not None and listening.stdout.readline().strip() == "listening"
+        subprocess.run(["paplay", "--device=avatar_mic", str(tone)], env=pulseaudio, check=True, timeout=30)
+        out, err = listening.communicate(timeout=30)
+    finally:
+        listening.kill()
+    assert listening.returncode == 0, err
+    _device_rate, frame_rate, peak = (int(v) for v in out.split())
+    assert frame_rate == 48_000 and peak > 8_000  # the tone (peak 16 000) came through at the transport rate
