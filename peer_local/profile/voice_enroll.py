@@ -154,15 +154,16 @@ async def record(device: str | None, seconds: float, show: Callable[[str], None]
     from peer_local.audio_input.devices import resolve_input_device
 
     blocks: list[np.ndarray] = []
-    wanted = int(seconds * RATE)
+    recorded, wanted = 0, int(seconds * RATE)
     try:
         source = DeviceAudioSource(resolve_input_device(device), kind="mic")
         try:
             async for chunk in source.chunks():
                 blocks.append(chunk.samples)
+                recorded += chunk.samples.size
                 if len(blocks) % 5 == 0:  # ten meter updates a second
                     show(level_bar(np.concatenate(blocks[-5:])))
-                if sum(block.size for block in blocks) >= wanted:
+                if recorded >= wanted:
                     break
         finally:
             await source.close()  # the device is released as soon as enough is recorded
