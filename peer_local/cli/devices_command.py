@@ -47,8 +47,7 @@ def probe_virtual_camera() -> tuple[bool, str]:
 def run(args: argparse.Namespace) -> int:
     from peer_local.audio_input.base import AudioInputError
     from peer_local.audio_input.devices import list_devices, resolve_loopback_device
-    from peer_local.audio_input.pulse_server import PULSE_DEVICE, pulse_sinks
-    from peer_local.sinks.virtual_mic import default_mic_device
+    from peer_local.sinks.virtual_mic import default_mic_device, find_output_device
 
     try:
         devices = list_devices()
@@ -57,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
         devices, audio_error = [], str(exc)
     camera_ok, camera_detail = probe_virtual_camera()
     mic_name = default_mic_device()
-    mic = next((d for d in devices if d.max_output_channels > 0 and mic_name.lower() in d.name.lower()), None)
-    pulse = next((d for d in devices if d.name == PULSE_DEVICE and d.max_output_channels > 0), None)
-    if mic is None and pulse is not None and mic_name in (pulse_sinks() or []):
-        mic = pulse  # the sound server's sink, reached through the pulse device (PortAudio does not list it)
+    try:  # a listed device, or the sound server's sink reached through the pulse device; nothing is created
+        mic = find_output_device(mic_name, devices, create=False) if devices else None
+    except AudioInputError:
+        mic = None
     try:
         loopback, loopback_fix = (resolve_loopback_device(devices) if devices else None), None
     except AudioInputError as exc:

@@ -135,9 +135,10 @@ def ensure_pulse_sink(name: str) -> bool:
     return name in sinks
 
 
-def find_output_device(name: str, devices: list[AudioDevice] | None = None) -> AudioDevice:
+def find_output_device(name: str, devices: list[AudioDevice] | None = None, create: bool = True) -> AudioDevice:
     """An output device by (part of) its name; on Linux a PulseAudio/PipeWire sink is reached through the
-    ``pulse`` device with PULSE_SINK, and the ``avatar_mic`` null sink is created if missing."""
+    ``pulse`` device with PULSE_SINK, and the ``avatar_mic`` null sink is created if missing (unless
+    ``create`` is False: only look)."""
     devices = devices if devices is not None else list_devices()
     outputs = [d for d in devices if d.max_output_channels > 0]
     match = next((d for d in outputs if d.name == name), None) or next(
@@ -145,7 +146,7 @@ def find_output_device(name: str, devices: list[AudioDevice] | None = None) -> A
     )
     pulse = next((d for d in outputs if d.name == PULSE_DEVICE), None)
     if match is None and pulse is not None and sys.platform.startswith("linux"):
-        exists = ensure_pulse_sink(name) if name == DEFAULT_LINUX_SINK else name in (pulse_sinks() or [])
+        exists = ensure_pulse_sink(name) if create and name == DEFAULT_LINUX_SINK else name in (pulse_sinks() or [])
         if exists:
             os.environ["PULSE_SINK"] = name  # read by the ALSA pulse plugin when the stream opens
             match = pulse
