@@ -134,6 +134,11 @@ class Control(_Message):
     mode: Literal["clone", "person"]  # person: taken over, the clone does not answer
     muted: bool = False  # the clone stays on screen but does not answer
 
+    @property
+    def clone_paused(self) -> bool:
+        """The person has taken over or muted the clone: it must not answer."""
+        return self.mode == "person" or self.muted
+
 
 DataMessage = (
     Transcript

@@ -219,7 +219,7 @@ class RemotePeer:
             session.send(Error(code="unexpected", message=f"the remote peer does not accept {message.type} messages"))
 
     async def _answer_transcript(self, message: Transcript) -> None:
-        if self.control.mode == "person" or self.control.muted:
+        if self.control.clone_paused:
             logger.info("not answering %s: the person is in control (%s)", message.turn_id, self.control.mode)
             return
         if self.preparing:
@@ -231,14 +231,14 @@ class RemotePeer:
 
     def _greet(self, session: SubscriberSession) -> None:
         """A new subscriber learns who is in control (a page opened after a take-over shows it at once)."""
-        if self.control.mode == "person" or self.control.muted:
+        if self.control.clone_paused:
             session.send(self.control)
 
     async def _on_control(self, message: Control) -> None:
         self.control = message
         self.control_changed.set()
         logger.info("control: %s%s", message.mode, " (muted)" if message.muted else "")
-        if (message.mode == "person" or message.muted) and self.responder is not None:
+        if message.clone_paused and self.responder is not None:
             await self.responder.cancel("the person took over" if message.mode == "person" else "muted")
         self.broadcast(message)  # viewers show who is in control
 
