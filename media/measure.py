@@ -26,6 +26,16 @@ def summary_ms(values: list[float]) -> dict[str, float | None]:
     }
 
 
+def linear_slope(xs: list[float], values: list[float | None]) -> float | None:
+    """Least-squares slope of ``values`` against ``xs`` (None values skipped; None with fewer than 3 points):
+    how fast a series drifts over a long run."""
+    points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+    if len(points) < 3:
+        return None
+    x, v = np.array(points, dtype=float).T
+    return float(np.polyfit(x, v, 1)[0])
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 

@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
 import psutil
 
+from media.measure import linear_slope
 from peer_local.bench.processes import loopback_peer_fields
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
@@ -117,10 +117,8 @@ async def run_cycles(count: int = 200) -> dict[str, Any]:
 
 
 def rss_slope_per_100(points: list[tuple[int, float]]) -> float | None:
-    if len(points) < 3:
-        return None
-    cycles, rss = np.array(points, dtype=float).T
-    return round(float(np.polyfit(cycles, rss, 1)[0]) * 100, 2)
+    slope = linear_slope([float(cycle) for cycle, _ in points], [rss for _, rss in points])
+    return None if slope is None else round(slope * 100, 2)
 
 
 def print_cycles_table(result: dict[str, Any]) -> None:

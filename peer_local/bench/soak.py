@@ -13,10 +13,9 @@ import secrets
 import time
 from typing import Any
 
-import numpy as np
 import psutil
 
-from media.measure import TestPatternMeter
+from media.measure import TestPatternMeter, linear_slope
 from peer_local.bench.processes import loopback_peer_fields
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
@@ -60,11 +59,8 @@ class WindowedMeter:
 
 
 def slope_per_hour(times_s: list[float], values: list[float | None]) -> float | None:
-    points = [(t, v) for t, v in zip(times_s, values, strict=True) if v is not None]
-    if len(points) < 3:
-        return None
-    t, v = np.array(points).T
-    return round(float(np.polyfit(t / 3600.0, v, 1)[0]), 3)
+    slope = linear_slope([t / 3600.0 for t in times_s], values)
+    return None if slope is None else round(slope, 3)
 
 
 async def run_soak(duration_s: float = 3600.0, window_s: float = 60.0) -> dict[str, Any]:
