@@ -17,7 +17,7 @@ from peer_local.in_charge import PersonInCharge
 from peer_local.listener import Listener
 from peer_local.runner import build_listener
 from peer_local.service import LocalPeer
-from peer_local.settings import LocalSettings
+from peer_local.settings import InChargeSettings, LocalSettings
 from peer_local.sinks.setup import build_sinks
 from peer_local.sinks.switch import SourceSwitch
 from peer_local.transcript_sender import TranscriptSender
@@ -26,14 +26,14 @@ from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.auth import generate_token
 from signaling.server import SignalingService, install_stop_signals, join_url
-from signaling.settings import AvatarSettings, SignalingSettings
+from signaling.settings import SignalingSettings
 
 logger = logging.getLogger(__name__)
 
 DEMO_ROOM = "demo"
 
 
-class DemoSettings(AvatarSettings):
+class DemoSettings(InChargeSettings):
     """Settings of ``avatar demo``."""
 
     port: int = Field(8080, ge=0, le=65535)
@@ -47,11 +47,6 @@ class DemoSettings(AvatarSettings):
     bench_stamp: bool = False  # benchmarks: stamp frames so the local peer can time the answer's video
     duration_s: float | None = Field(None, gt=0)
     open_browser: bool = True
-    profile: str | None = None  # the person's profile synced to the avatar
-    webcam: int | None = None  # take-over webcam
-    person_mic: str | None = None  # take-over microphone
-    control_port: int = Field(8766, ge=0, le=65535)
-    session_log: str | None = None
 
 
 class Demo:
@@ -92,11 +87,7 @@ class Demo:
                     "record": self.settings.record,
                     "camera": self.settings.camera,
                     "mic_out": self.settings.mic_out,
-                    "profile": self.settings.profile,
-                    "webcam": self.settings.webcam,
-                    "person_mic": self.settings.person_mic,
-                    "control_port": self.settings.control_port,
-                    "session_log": self.settings.session_log,
+                    **self.settings.model_dump(include=set(InChargeSettings.model_fields)),
                 }
             )
             sinks = build_sinks(local_settings, self.explicit_devices)

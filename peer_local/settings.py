@@ -48,7 +48,18 @@ class ListeningSettings(AvatarSettings):
         )
 
 
-class LocalSettings(PeerSettings, ListeningSettings):
+class InChargeSettings(AvatarSettings):
+    """How the person stays in charge: their profile, live control, the session log (``avatar local`` and
+    ``avatar demo``)."""
+
+    profile: str | None = None  # the person's profile (name or folder) synced to the avatar
+    control_port: int = Field(8766, ge=0, le=65535)  # 127.0.0.1 control endpoint for hotkey tools; 0: off
+    webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
+    person_mic: str | None = None  # the real microphone heard on take-over: index or part of a name; None: default
+    session_log: str | None = None  # JSONL path; default under the user data dir; "none": off
+
+
+class LocalSettings(PeerSettings, ListeningSettings, InChargeSettings):
     """The laptop side: what it hears, and what it does with the avatar's audio and video."""
 
     record: Path | None = None
@@ -61,11 +72,6 @@ class LocalSettings(PeerSettings, ListeningSettings):
     mic_out: str | None = None  # a device name, "none", or None for the platform default (VB-Cable / avatar_mic)
     codec: Literal["VP8", "H264"] | None = None
     answer_timeout_s: float = Field(10.0, gt=0)
-    profile: str | None = None  # the person's profile (name or folder) synced to the avatar
-    control_port: int = Field(8766, ge=0, le=65535)  # 127.0.0.1 control endpoint for hotkey tools; 0: off
-    webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
-    person_mic: str | None = None  # the real microphone heard on take-over: index or part of a name; None: default
-    session_log: str | None = None  # JSONL path; default under the user data dir; "none": off
     # no frame of either kind for this long ends the session (a frozen or vanished avatar without a goodbye)
     media_timeout_s: float = Field(3.0, gt=0)
     reconnect_min_s: float = Field(0.25, gt=0)

@@ -270,3 +270,11 @@ def test_the_take_over_microphone_delivers_48khz_from_a_device_at_its_own_rate(
     assert listening.returncode == 0, err
     _device_rate, frame_rate, peak = (int(v) for v in out.split())
     assert frame_rate == 48_000 and peak > 8_000  # the tone (peak 16 000) came through at the transport rate
+
+
+def test_the_in_charge_flags_are_the_in_charge_settings() -> None:
+    """`avatar local` and `avatar demo` pass exactly these flags on; a field added to one side only is caught."""
+    from peer_local.cli.common import IN_CHARGE_FIELDS
+    from peer_local.settings import InChargeSettings
+
+    assert set(IN_CHARGE_FIELDS) == set(InChargeSettings.model_fields)

@@ -217,7 +217,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "person_mic", "session_log")
+IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "person_mic", "session_log")  # InChargeSettings
 
 
 def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
