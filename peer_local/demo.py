@@ -94,6 +94,7 @@ class Demo:
             probe = SpeechOnsetProbe(read_video=self.settings.bench_stamp)
             switch = SourceSwitch(sinks)
             local = LocalPeer(local_settings, [switch, probe])
+            local.message_handlers.append(probe.on_message)
             sender = TranscriptSender(local, half_duplex=local_settings.half_duplex)
             in_charge = PersonInCharge(local_settings, local, switch, sender)
             await in_charge.start()

@@ -1,8 +1,14 @@
-"""End of the person's speech -> the avatar's first audio, measured where it counts: at the local peer."""
+"""End of the person's speech -> the avatar's first audio, measured where it counts: at the local peer.
+
+Each turn's first audio is the first loud frame this peer receives after the avatar announced that turn as
+``speaking`` (the remote sends that ``turn`` message with the turn's first audio frame, tagged by its id), so an
+answer is credited to the turn it answers, never to whichever turn happened to end before the first sound.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,41 +17,46 @@ import numpy as np
 
 from media.audio import mono_int16
 from media.measure import summary_ms
-from media.protocol import Metrics
+from media.protocol import DataMessage, Metrics, Turn
 from media.stamping import read_speaking
 from media.test_pattern import luma_plane
 from peer_local.listener import HeardTurn
 
 ONSET_LEVEL = 1_000  # int16 peak that counts as the avatar speaking
-QUIET_S = 0.3
 
 
 @dataclass
 class SpeechOnsetProbe:
-    """A sink that notes (monotonic) when the received audio starts after at least ``QUIET_S`` of quiet,
-    and, when the avatar stamps its frames (benchmarks), when speaking video starts."""
+    """A sink (and data-channel listener) that notes, per turn id, when the turn's answer starts to arrive:
+    its first loud audio frame and, when the avatar stamps its frames (benchmarks), its first speaking video frame."""
 
-    onsets: list[float] = field(default_factory=list)
-    video_onsets: list[float] = field(default_factory=list)
     read_video: bool = False
-    _last_loud: float = 0.0
-    _last_speaking_frame: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    first_audio: dict[str, float] = field(default_factory=dict)
+    first_video: dict[str, float] = field(default_factory=dict)
+    _audio_for: str | None = None  # the turn announced as speaking whose first audio has not arrived yet
+    _video_for: str | None = None
+
+    def on_message(self, message: DataMessage) -> None:
+        """``turn`` messages say which turn the next answer audio belongs to."""
+        if isinstance(message, Turn) and message.state == "speaking":
+            # a newer answer supersedes one that never sounded (cancelled at once)
+            self._audio_for = message.turn_id
+            self._video_for = message.turn_id if self.read_video else None
 
     def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
-        now = time.monotonic()
+        if self._audio_for is None:
+            return
         if int(np.abs(mono_int16(frame).astype(np.int32)).max()) >= ONSET_LEVEL:
-            if now - self._last_loud > QUIET_S:
-                self.onsets.append(now)
-            self._last_loud = now
+            self.first_audio[self._audio_for] = self.clock()
+            self._audio_for = None
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
-        if not self.read_video:
+        if self._video_for is None:
             return
-        now = time.monotonic()
         if read_speaking(luma_plane(frame), now=arrival):
-            if now - self._last_speaking_frame > QUIET_S:
-                self.video_onsets.append(now)
-            self._last_speaking_frame = now
+            self.first_video[self._video_for] = self.clock()
+            self._video_for = None
 
     def on_connection(self, connected: bool) -> None:
         return None
@@ -57,19 +68,17 @@ class SpeechOnsetProbe:
 def turn_latency_report(
     turns: list[HeardTurn], origin: float | None, probe: SpeechOnsetProbe, metrics: list[Metrics]
 ) -> dict[str, Any]:
-    """Per turn: end of speech -> first avatar audio at this peer, plus the avatar's own stage metrics."""
+    """Per turn: end of speech -> its own answer's first audio at this peer, plus the avatar's stage metrics."""
     rows = []
     by_turn = {m.turn_id: m.values for m in metrics if m.turn_id}
-    for i, turn in enumerate(turns):
+    for turn in turns:
         row: dict[str, Any] = {"turn_id": turn.turn_id, "text": turn.text, "asr_ms": round(turn.asr_ms, 1)}
         if origin is not None:
             end = origin + turn.end_s
-            # the answer may begin after the person has started the next question, but not after it ends
-            until = origin + turns[i + 1].end_s if i + 1 < len(turns) else float("inf")
-            onset = next((t for t in probe.onsets if end < t < until), None)
+            onset = probe.first_audio.get(turn.turn_id)
             if onset is not None:
                 row["end_of_speech_to_first_audio_ms"] = round((onset - end) * 1000, 1)
-            video = next((t for t in probe.video_onsets if end < t < until), None)
+            video = probe.first_video.get(turn.turn_id)
             if video is not None:
                 row["end_of_speech_to_first_speaking_video_ms"] = round((video - end) * 1000, 1)
                 if onset is not None:

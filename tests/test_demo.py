@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -58,7 +59,12 @@ async def test_demo_prints_a_join_url_and_records_the_stream(tmp_path: Path) -> 
 async def test_demo_answers_a_spoken_question_after_it_ends(tmp_path: Path) -> None:
     question = conversation(tmp_path / "question.wav", ["What time is the meeting tomorrow?"], gap_s=1.0, lead_s=0.5)
     out = tmp_path / "answer.mp4"
-    await run_demo("--input", str(question), "--duration", "10", "--record", str(out))
+    metrics = tmp_path / "metrics.json"
+    await run_demo("--input", str(question), "--duration", "10", "--record", str(out), "--metrics-json", str(metrics))
+    (turn,) = json.loads(metrics.read_text())["turns"]
+    assert turn["text"]
+    # timed to the first audio of this turn's own answer, announced by the avatar's `turn` message
+    assert turn["end_of_speech_to_first_audio_ms"] > turn["asr_ms"]
     with av.open(str(out)) as container:
         audio = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
     with av.open(str(out)) as container:
