@@ -50,6 +50,7 @@ async def test_fish_client_streams_wav_and_never_plays_its_header(fish: FishSpee
     request = fish.requests[0]
     assert request["text"] == "Hello there." and request["streaming"] is True and request["format"] == "wav"
     assert request["use_memory_cache"] == "on"
+    assert request["normalize"] is False  # v1.5.0 normalises by turning digits into Chinese numerals
     assert request["references"] == [{"audio": clip.read_bytes(), "text": "This is how I sound."}]
     audio = np.concatenate(blocks)
     expected = np.frombuffer(fish.pcm("Hello there."), dtype="<i2")

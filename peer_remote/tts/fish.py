@@ -58,7 +58,9 @@ def tts_request(text: str, reference: FishReference | None, streaming: bool = Tr
         "reference_id": None,
         "seed": None,
         "use_memory_cache": "on",
-        "normalize": True,
+        # v1.5.0's "normalize" is Chinese-only (ChnNormedText in tools/inference_engine/__init__.py): it turns
+        # every digit into Chinese numerals ("3 cats" -> "三 cats"), which an English or Ukrainian voice then reads
+        "normalize": False,
         "streaming": streaming,
         "max_new_tokens": 1024,
         "top_p": 0.7,
