@@ -3,8 +3,8 @@
     uv run python container/smoke_fish_speech.py --url http://127.0.0.1:8080 \
         --reference /data/profile/voice.wav [--text "Hello from my clone."] [--out smoke.wav]
 
-Checks /v1/health, streams one sentence through the same client the avatar uses (msgpack request with the
-reference clip and its transcript, headerless 44.1 kHz PCM back), prints time to first audio, total time and
+Checks health (POST /v1/health), streams one sentence through the same client the avatar uses (msgpack request with
+the reference clip and its transcript; a WAV stream back, its header read and 44.1 kHz PCM kept), prints time to first audio, total time and
 real-time factor, and writes the audio resampled to 48 kHz as the avatar would send it. Exit code 0 on success.
 """
 

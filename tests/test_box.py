@@ -65,6 +65,7 @@ def test_vllm_and_fish_command_lines_follow_the_settings(tmp_path: Path) -> None
     assert "--listen 127.0.0.1:8081" in " ".join(fish.argv)
     assert "/models/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth" in fish.argv
     assert fish.health_url == "http://127.0.0.1:8081/v1/health" and fish.cwd == "/opt/fish-speech"
+    assert fish.health_method == "POST"  # fish-speech v1.5.0 registers /v1/health for POST only
 
     remote = remote_spec(settings, "http://127.0.0.1:8765", "secret-token")
     assert "secret-token" not in remote.argv  # the token travels in the environment, not in `ps`
@@ -142,6 +143,38 @@ async def test_a_sidecar_that_exits_while_loading_reports_its_exit_code() -> Non
     assert "no checkpoint" in str(caught.value)
 
 
+def fish_speech_checkout(tmp_path: Path) -> Path:
+    """A Fish Speech directory whose ``python -m tools.api_server`` is the STAND-IN (as Fish Speech v1.5.0)."""
+    fish_dir = tmp_path / "fish-speech"
+    (fish_dir / "tools").mkdir(parents=True)
+    (fish_dir / "tools" / "__init__.py").write_text("")
+    (fish_dir / "tools" / "api_server.py").write_text(
+        f"import runpy\nrunpy.run_path({str(STAND_IN)!r}, run_name='__main__')\n"
+    )
+    return fish_dir
+
+
+async def test_the_fish_speech_sidecar_gets_healthy_on_its_post_only_health_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STANDIN_READY_AFTER", "0.5")
+    settings = BoxSettings.load(
+        {
+            "token": "t",
+            "fish_python": sys.executable,
+            "fish_dir": fish_speech_checkout(tmp_path),
+            "fish_port": free_port(),
+            "health_timeout_s": 15,  # asking with GET gets 405 until this runs out
+        }
+    )
+    sidecar = Sidecar(fish_spec(settings))
+    try:
+        await asyncio.wait_for(sidecar.start(progress_every_s=5), 30)
+        assert sidecar.state == "running" and sidecar.healthy.is_set()
+    finally:
+        await sidecar.stop()
+
+
 @pytest.fixture
 def stand_in_box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BoxSettings]:
     """Box settings whose vLLM and Fish Speech command lines start STAND-INs; coturn is real."""
@@ -150,12 +183,7 @@ def stand_in_box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bo
     vllm.parent.mkdir()
     vllm.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STAND_IN}" "$@"\n')
     vllm.chmod(0o755)
-    fish_dir = tmp_path / "fish-speech"
-    (fish_dir / "tools").mkdir(parents=True)
-    (fish_dir / "tools" / "__init__.py").write_text("")
-    (fish_dir / "tools" / "api_server.py").write_text(
-        f"import runpy\nrunpy.run_path({str(STAND_IN)!r}, run_name='__main__')\n"
-    )
+    fish_dir = fish_speech_checkout(tmp_path)
     monkeypatch.setenv("STANDIN_READY_AFTER", "0.5")
     monkeypatch.delenv("PUBLIC_IPADDR", raising=False)
     yield BoxSettings.load(

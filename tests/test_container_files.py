@@ -34,7 +34,7 @@ def test_dockerfile_runs_as_a_user_builds_from_the_lock_and_bakes_no_models() ->
     assert re.search(r"^FROM nvidia/cuda:[\d.]+-\S*runtime", text, flags=re.MULTILINE)
     assert "uv sync --frozen --no-dev" in text and "COPY --chown=avatar:avatar pyproject.toml uv.lock" in text
     assert '--branch "${FISH_SPEECH_REF}"' in text and "ARG FISH_SPEECH_REF=v1.5" in text
-    assert '"torch==${FISH_TORCH_VERSION}"' in text  # Fish Speech's own torch, not whatever is newest
+    assert "--project /opt/fish-speech-env" in text  # Fish Speech's packages from its own lock (test_fish_speech_env)
     assert 'VOLUME ["/models"]' in text and "huggingface-cli download" not in text
     assert 'ENTRYPOINT ["/app/container/entrypoint.sh"]' in text
     assert "AVATAR_TOKEN" not in text.split("ENV", 1)[1]  # no secret baked into the image

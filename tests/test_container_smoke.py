@@ -1,4 +1,4 @@
-"""container/smoke_fish_speech.py runs the avatar's Fish client end to end (here against the fake server)."""
+"""container/smoke_fish_speech.py runs the avatar's Fish client end to end (here against the stand-in for the v1.5.0 server)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import sys
 import wave
 from pathlib import Path
 
-from tests.fake_fish_speech import FakeFishSpeechServer
+from tests.fish_speech_stand_in import FishSpeechStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_fish_smoke_script_reports_ok_and_writes_48khz_audio(tmp_path: Path) -> None:
-    server = FakeFishSpeechServer()
+    server = FishSpeechStandIn()
     await server.start()
     clip = tmp_path / "voice.wav"
     clip.write_bytes(b"RIFF fake")

@@ -1,4 +1,7 @@
-"""peer_remote speaks: the real embedded LLM and Piper in process, a real llama.cpp server, a fake Fish Speech."""
+"""peer_remote speaks: the real embedded LLM and Piper in process, a real llama.cpp server.
+
+The Fish Speech client is tested in tests/test_fish_speech.py.
+"""
 
 from __future__ import annotations
 
@@ -27,10 +30,7 @@ from peer_remote.llm.base import ChatMessage, LlmError
 from peer_remote.llm.embedded import LlamaCppModel, bundled_gguf
 from peer_remote.llm.openai_compat import OpenAIChatModel
 from peer_remote.responder import Responder
-from peer_remote.tts.base import TtsError
-from peer_remote.tts.fish import FishReference, FishSpeechSynthesizer
 from peer_remote.tts.piper_voice import PiperSynthesizer
-from tests.fake_fish_speech import FakeFishSpeechServer
 
 pytestmark = pytest.mark.slow
 
@@ -164,60 +164,6 @@ async def test_openai_backend_errors_are_clear(llama_server: str) -> None:
     with pytest.raises(LlmError, match="cannot reach"):
         await nowhere.load()
     await nowhere.close()
-
-
-# -- Fish Speech client against the fake ----------------------------------------------------------------
-
-
-@pytest.fixture
-async def fish() -> AsyncIterator[FakeFishSpeechServer]:
-    server = FakeFishSpeechServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-async def test_fish_client_sends_the_exact_request_and_reassembles_headerless_pcm(
-    fish: FakeFishSpeechServer, tmp_path: Path
-) -> None:
-    clip = tmp_path / "voice.wav"
-    clip.write_bytes(b"RIFF....fake wav bytes")
-    (tmp_path / "voice.txt").write_text("This is how I sound.")
-    client = FishSpeechSynthesizer(fish.url, FishReference.from_files(clip, tmp_path / "voice.txt"))
-    await client.load()
-    blocks = [b async for b in client.synthesize("Hello there.")]
-    await client.close()
-    request = fish.requests[0]
-    assert request["text"] == "Hello there." and request["streaming"] is True and request["format"] == "pcm"
-    assert request["use_memory_cache"] == "on"
-    assert request["references"] == [{"audio": clip.read_bytes(), "text": "This is how I sound."}]
-    audio = np.concatenate(blocks)
-    expected = (np.sin(2 * np.pi * 220 * np.arange(audio.size) / 44_100) * 8_000).astype(np.int16)
-    assert audio.size == int(44_100 * 0.06 * len("Hello there."))
-    assert np.abs(audio.astype(int) - expected).max() <= 1  # no byte lost or shifted across reads
-
-
-@pytest.mark.parametrize(
-    "kwargs,message",
-    [({"fail_with": 500}, "answered 500: CUDA out of memory"), ({"json_instead": True}, "instead of audio")],
-)
-async def test_fish_client_reports_server_errors(kwargs: dict[str, object], message: str) -> None:
-    server = FakeFishSpeechServer(**kwargs)  # type: ignore[arg-type]
-    await server.start()
-    client = FishSpeechSynthesizer(server.url, None)
-    try:
-        with pytest.raises(TtsError, match=message):
-            _ = [b async for b in client.synthesize("Hi.")]
-    finally:
-        await client.close()
-        await server.stop()
-
-
-def test_fish_reference_needs_its_transcript(tmp_path: Path) -> None:
-    clip = tmp_path / "voice.wav"
-    clip.write_bytes(b"x")
-    with pytest.raises(TtsError, match="needs its transcript"):
-        FishReference.from_files(clip, tmp_path / "missing.txt")
 
 
 # -- the whole turn in process ------------------------------------------------------------------------------

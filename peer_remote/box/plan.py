@@ -9,6 +9,7 @@ from pathlib import Path
 
 from peer_remote.box.settings import BoxSettings
 from peer_remote.box.sidecar import SidecarSpec
+from peer_remote.tts import fish
 
 FISH_DECODER = "firefly-gan-vq-fsq-8x1024-21hz-generator.pth"
 
@@ -64,7 +65,8 @@ def fish_spec(settings: BoxSettings) -> SidecarSpec:
     return SidecarSpec(
         name="fish-speech",
         argv=tuple(argv),
-        health_url=f"http://127.0.0.1:{settings.fish_port}/v1/health",
+        health_url=f"http://127.0.0.1:{settings.fish_port}{fish.HEALTH_PATH}",
+        health_method=fish.HEALTH_METHOD,
         cwd=str(settings.fish_dir),
         health_timeout_s=settings.health_timeout_s,
         restart_backoff_s=settings.restart_backoff_s,

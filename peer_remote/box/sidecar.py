@@ -23,11 +23,13 @@ class SidecarError(RuntimeError):
 
 @dataclass(frozen=True)
 class SidecarSpec:
-    """How to run one sidecar; ``health_url`` None means "running is healthy" (coturn)."""
+    """How to run one sidecar; ``health_url`` None means "running is healthy" (coturn). ``health_method`` is the
+    HTTP method the health endpoint answers (Fish Speech v1.5.0's is POST only)."""
 
     name: str
     argv: tuple[str, ...]
     health_url: str | None = None
+    health_method: str = "GET"
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     health_timeout_s: float = 900.0
@@ -103,7 +105,9 @@ class Sidecar:
         if self.spec.health_url is None:
             return True
         try:
-            async with session.get(self.spec.health_url, timeout=aiohttp.ClientTimeout(total=2.0)) as response:
+            async with session.request(
+                self.spec.health_method, self.spec.health_url, timeout=aiohttp.ClientTimeout(total=2.0)
+            ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False

@@ -1,6 +1,8 @@
 """Fish Speech's HTTP API (``POST /v1/tts``, msgpack) with the person's reference clip: the production voice.
 
-The streamed body is raw int16 little-endian PCM at 44.1 kHz, without a WAV header.
+Written against fish-speech v1.5.0 (the box runs that tag): streaming answers only ``format="wav"`` (anything else
+is a 400, tools/server/views.py), and the streamed body is a 44-byte WAV header (tools/inference_engine/utils.py,
+``wav_chunk_header``) followed by int16 PCM at the decoder's 44.1 kHz. ``/v1/health`` is registered for POST only.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ import msgpack
 import numpy as np
 
 from peer_remote.tts.base import TtsError
+from peer_remote.tts.wav_stream import WavFormat, WavStreamError, WavStreamReader
 
 logger = logging.getLogger(__name__)
 
-FISH_RATE = 44_100
+FISH_RATE = 44_100  # fish_speech/configs/firefly_gan_vq.yaml, spec_transform.sample_rate
 READ_BYTES = 8_820  # 100 ms of 44.1 kHz int16
+# v1.5.0 registers the health route with @routes.http.post (tools/server/views.py): a GET gets 405
+HEALTH_PATH = "/v1/health"
+HEALTH_METHOD = "POST"
 
 
 @dataclass(frozen=True)
@@ -43,16 +49,18 @@ class FishReference:
 
 
 def tts_request(text: str, reference: FishReference | None, streaming: bool = True) -> dict[str, object]:
-    """The request body Fish Speech's ``ServeTTSRequest`` expects."""
+    """The request body Fish Speech's ``ServeTTSRequest`` (tools/schema.py at v1.5.0) expects; streaming is WAV."""
     return {
         "text": text,
         "chunk_length": 200,
-        "format": "pcm" if streaming else "wav",
+        "format": "wav",
         "references": [{"audio": reference.audio, "text": reference.text}] if reference else [],
         "reference_id": None,
         "seed": None,
         "use_memory_cache": "on",
-        "normalize": True,
+        # v1.5.0's "normalize" is Chinese-only (ChnNormedText in tools/inference_engine/__init__.py): it turns
+        # every digit into Chinese numerals ("3 cats" -> "三 cats"), which an English or Ukrainian voice then reads
+        "normalize": False,
         "streaming": streaming,
         "max_new_tokens": 1024,
         "top_p": 0.7,
@@ -62,7 +70,7 @@ def tts_request(text: str, reference: FishReference | None, streaming: bool = Tr
 
 
 class FishSpeechSynthesizer:
-    """Streams PCM from a Fish Speech API server as it is generated."""
+    """Streams PCM from a Fish Speech API server as it is generated (the WAV header is read, never played)."""
 
     def __init__(
         self, url: str, reference: FishReference | None, api_key: str | None = None, timeout_s: float = 60.0
@@ -88,7 +96,9 @@ class FishSpeechSynthesizer:
 
     async def load(self) -> None:
         try:
-            async with self._client().get(f"{self.url}/v1/health", headers=self._headers()) as response:
+            async with self._client().request(
+                HEALTH_METHOD, f"{self.url}{HEALTH_PATH}", headers=self._headers()
+            ) as response:
                 if response.status != 200:
                     raise TtsError(f"Fish Speech at {self.url} is not healthy ({response.status})")
         except aiohttp.ClientError as exc:
@@ -96,7 +106,7 @@ class FishSpeechSynthesizer:
 
     async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
         body = msgpack.packb(tts_request(text, self.reference), use_bin_type=True)
-        carry = b""
+        reader = WavStreamReader()
         try:
             async with self._client().post(f"{self.url}/v1/tts", data=body, headers=self._headers()) as response:
                 if response.status != 200:
@@ -105,16 +115,29 @@ class FishSpeechSynthesizer:
                 kind = response.headers.get("Content-Type", "")
                 if "json" in kind or "text/" in kind:
                     raise TtsError(f"Fish Speech sent {kind} instead of audio: {(await response.text())[:300]}")
+                checked = False
                 async for data in response.content.iter_chunked(READ_BYTES):
-                    data = carry + data
-                    usable = len(data) - len(data) % 2  # an int16 sample may straddle two reads
-                    carry = data[usable:]
-                    if usable:
-                        yield np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
+                    samples = reader.feed(data)
+                    if not checked and reader.format is not None:
+                        self._check_format(reader.format)
+                        checked = True
+                    if samples.size:
+                        yield samples
+        except WavStreamError as exc:
+            raise TtsError(f"Fish Speech sent an unusable stream: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise TtsError(f"Fish Speech request failed: {exc}") from exc
-        if carry:
+        if reader.format is None:
+            raise TtsError(f"Fish Speech stream ended inside its WAV header ({reader.pending_bytes} bytes)")
+        if reader.pending_bytes:
             logger.warning("Fish Speech stream ended on half a sample; dropped one byte")
+
+    def _check_format(self, wav_format: WavFormat) -> None:
+        if wav_format.channels != 1 or wav_format.sample_rate != self.sample_rate:
+            raise TtsError(
+                f"Fish Speech streams {wav_format.channels} channel(s) at {wav_format.sample_rate} Hz; "
+                f"expected mono at {self.sample_rate} Hz"
+            )
 
     async def close(self) -> None:
         if self._session is not None:
