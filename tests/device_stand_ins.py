@@ -62,3 +62,32 @@ class PullingOutputStandIn:
 
     def peak_between(self, start: float, end: float) -> int:
         return max((peak for t, peak in self.played if start <= t <= end), default=0)
+
+
+class WindowsOutputStandIn:
+    """STAND-IN for sounddevice.OutputStream on a Windows machine described by a recorded-example device list.
+    It keeps PortAudio's WASAPI rule as read in src/hostapi/wasapi/pa_win_wasapi.c (GetClosestFormat): in shared
+    mode a stream whose rate differs from the device's mix format fails with paInvalidSampleRate unless
+    paWinWasapiAutoConvert (sounddevice's ``WasapiSettings(auto_convert=True)``) is set; MME and DirectSound
+    convert by themselves. Host APIs in ``broken`` refuse every stream (a driver that fails on WASAPI)."""
+
+    def __init__(self, devices: list[Any], broken: tuple[str, ...] = ()) -> None:
+        self.devices = {d.index: d for d in devices}
+        self.broken = broken
+        self.attempts: list[tuple[int, str, bool]] = []  # (device index, host API, auto_convert asked)
+
+    def __call__(self, device: int, samplerate: int, extra_settings: Any = None, **kwargs: Any) -> PullingOutputStandIn:
+        import sounddevice as sd
+
+        info = self.devices[device]
+        auto_convert = bool(
+            extra_settings is not None and extra_settings._streaminfo.flags & sd._lib.paWinWasapiAutoConvert
+        )
+        self.attempts.append((device, info.hostapi, auto_convert))
+        if info.hostapi in self.broken:
+            raise sd.PortAudioError("Error opening OutputStream: Unanticipated host error [PaErrorCode -9999]")
+        if info.hostapi == "Windows WASAPI" and samplerate != info.default_samplerate and not auto_convert:
+            raise sd.PortAudioError("Error opening OutputStream: Invalid sample rate [PaErrorCode -9997]")
+        stream = PullingOutputStandIn(samplerate=samplerate, **kwargs)
+        stream.latency = 0.003 if info.hostapi == "Windows WASAPI" else 0.12
+        return stream
