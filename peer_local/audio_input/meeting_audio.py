@@ -127,12 +127,19 @@ def choose_meeting_audio(default_output: Endpoint | None, microphones: Sequence[
 
 def load_soundcard() -> ModuleType:
     """Import SoundCard (it connects to the sound server on import), turning any failure into a clear error."""
+    argv = sys.argv
+    if argv[:1] == ["-c"] and len(argv) < 2:
+        # SoundCard 0.4.6 names its PulseAudio client after sys.argv[1] when run as `python -c CODE`, and fails
+        # on import (IndexError) when there is no further argument (pulseaudio.py, _infer_program_name)
+        sys.argv = [*argv, "avatar"]
     try:
         import soundcard
     except Exception as exc:  # an AssertionError without PulseAudio, OSError without libpulse, NotImplementedError
         raise SoundCardUnavailableError(
             f"SoundCard cannot reach the sound system ({type(exc).__name__}: {exc})"
         ) from exc
+    finally:
+        sys.argv = argv
     return soundcard
 
 
