@@ -16,6 +16,6 @@ def windows_python_problem(version: tuple[int, int, int] | None = None, platform
         return None
     return (
         f"Python {major}.{minor}.{micro} on Windows stops receiving UDP after an ICMP port-unreachable (fixed in "
-        "3.11.9), which freezes a call. Install a newer 3.11 and reinstall: "
-        'uv python install 3.11 && uv sync --python ">=3.11.9,<3.12"'
+        "3.11.9), which freezes a call. Reinstall with a newer 3.11 (uv fetches one if needed): "
+        'uv sync --python ">=3.11.9,<3.12"'
     )
