@@ -19,6 +19,7 @@ from peer_local.audio_input.devices import (
     devices_from,
     name_match,
     resolve_input_device,
+    resolve_loopback_device,
 )
 from peer_local.audio_input.meeting_audio import Endpoint, choose_meeting_audio
 from peer_local.audio_input.resampling import MonoResampler16k
@@ -175,3 +176,13 @@ def example_files() -> list[Any]:
 def test_each_example_says_it_is_an_example_and_where_its_shape_comes_from(path: Path) -> None:
     note = json.loads(path.read_text())["note"]
     assert note.startswith("Example, not captured on a live machine") and ".py" in note
+
+
+def test_without_soundcard_a_loopback_capable_portaudio_never_picks_the_cables_own_loopback() -> None:
+    """PortAudio 19.7.1+ lists "[Loopback]" inputs on WASAPI; the cable's comes first in this list."""
+    devices = [
+        AudioDevice(20, "CABLE Input (VB-Audio Virtual Cable) [Loopback]", "Windows WASAPI", 2, 0, 44_100.0),
+        AudioDevice(21, "Speakers (Realtek(R) Audio) [Loopback]", "Windows WASAPI", 2, 0, 48_000.0),
+        AudioDevice(3, "Stereo Mix (Realtek(R) Audio)", "MME", 2, 0, 44_100.0),
+    ]
+    assert resolve_loopback_device(devices).index == 21
