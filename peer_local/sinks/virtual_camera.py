@@ -46,6 +46,12 @@ BUSY_FIX = "stop OBS's Virtual Camera or the other avatar (avatar local / avatar
 BUSY_TEXTS = ("virtual camera output could not be started", "already in use")
 
 
+def running_command() -> str:
+    """What this process is, for "in use by avatar demo (pid N)"."""
+    command = next((a for a in sys.argv[1:] if a in ("local", "demo")), None)
+    return f"avatar {command}" if command else "avatar"
+
+
 def is_busy_error(message: str) -> bool:
     return any(text in message for text in BUSY_TEXTS)
 
@@ -122,7 +128,7 @@ class VirtualCameraSink:
         self._factory = camera_factory
         # the real camera is announced in the user's lock file; a stand-in only when a test passes a lock
         self._camera_lock = (
-            lock if lock is not None else (CameraLock(command="avatar local") if camera_factory is None else None)
+            lock if lock is not None else (CameraLock(command=running_command()) if camera_factory is None else None)
         )
         self._camera: Any = None
         self._pending: deque[tuple[float, np.ndarray]] = deque(maxlen=MAX_PENDING)
