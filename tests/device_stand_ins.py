@@ -91,3 +91,76 @@ class WindowsOutputStandIn:
         stream = PullingOutputStandIn(samplerate=samplerate, **kwargs)
         stream.latency = 0.003 if info.hostapi == "Windows WASAPI" else 0.12
         return stream
+
+
+class SoundCardStandIn:
+    """STAND-IN for the ``soundcard`` module on Windows (no WASAPI here), listing a recorded-example device list
+    (tests/data/windows_devices_soundcard_*.json) with SoundCard's API as read in soundcard/mediafoundation.py:
+    ``default_speaker()`` (raises RuntimeError without an output, as the COM call does), ``all_microphones(
+    include_loopback)`` (loopbacks of every speaker first, same id and name), ``get_microphone(id,
+    include_loopback)`` (by id, then by part of the name, else IndexError) and ``recorder(samplerate, channels,
+    blocksize)`` whose ``record(numframes)`` returns (frames, channels) float32 at the device's pace. Each
+    endpoint records a constant level of its own (``level_of``), so a test can tell which one it hears."""
+
+    def __init__(self, listing: dict[str, Any], broken: tuple[str, ...] = ()) -> None:
+        self.default: dict[str, Any] | None = listing["default_speaker"]
+        self.microphones: list[dict[str, Any]] = listing["all_microphones_include_loopback"]
+        self.broken = broken  # names whose recorder fails to start (SoundCard asserts on an unusual mix format)
+        self.unplugged: set[str] = set()  # names whose recording stops with a COM error
+        self.opened: list[str] = []
+
+    @staticmethod
+    def level_of(name: str) -> float:
+        return round(0.1 + (sum(map(ord, name)) % 80) / 100, 2)
+
+    def default_speaker(self) -> Any:
+        if self.default is None:
+            raise RuntimeError("Error 0x80070490")  # E_NOTFOUND from GetDefaultAudioEndpoint
+        return _Endpoint(self, self.default["id"], self.default["name"], False)
+
+    def all_microphones(self, include_loopback: bool = False) -> list[Any]:
+        return [
+            _Endpoint(self, m["id"], m["name"], m["isloopback"])
+            for m in self.microphones
+            if include_loopback or not m["isloopback"]
+        ]
+
+    def get_microphone(self, id: str, include_loopback: bool = False) -> Any:
+        microphones = self.all_microphones(include_loopback)
+        match = next((m for m in microphones if m.id == id), None) or next(
+            (m for m in microphones if id in m.name), None
+        )
+        if match is None:
+            raise IndexError(f"no device with id {id}")
+        return match
+
+
+class _Endpoint:
+    def __init__(self, card: SoundCardStandIn, id: str, name: str, isloopback: bool) -> None:
+        self.card, self.id, self.name, self.isloopback = card, id, name, isloopback
+        self.channels = 2
+
+    def recorder(self, samplerate: int, channels: int | None = None, blocksize: int | None = None) -> Any:
+        if self.name in self.card.broken:
+            raise AssertionError  # mediafoundation.py: assert ppMixFormat[0][0].Format.wFormatTag == 0xFFFE
+        self.card.opened.append(self.name)
+        return _Recorder(self, samplerate, channels or self.channels)
+
+
+class _Recorder:
+    def __init__(self, endpoint: _Endpoint, samplerate: int, channels: int) -> None:
+        self.endpoint, self.samplerate, self.channels = endpoint, samplerate, channels
+        self._next = time.perf_counter()
+
+    def __enter__(self) -> _Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def record(self, numframes: int) -> np.ndarray:
+        if self.endpoint.name in self.endpoint.card.unplugged:
+            raise RuntimeError("Error 0x88890004")  # AUDCLNT_E_DEVICE_INVALIDATED
+        self._next += numframes / self.samplerate
+        threading.Event().wait(max(0.0, self._next - time.perf_counter()))
+        return np.full((numframes, self.channels), SoundCardStandIn.level_of(self.endpoint.name), dtype=np.float32)

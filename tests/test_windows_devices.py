@@ -5,6 +5,7 @@ with all their channels, and the meeting heard through the default output's loop
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ from peer_local.audio_input.devices import (
     resolve_input_device,
     resolve_loopback_device,
 )
-from peer_local.audio_input.meeting_audio import Endpoint, choose_meeting_audio
+from peer_local.audio_input.meeting_audio import Endpoint, LoopbackAudioSource, choose_meeting_audio
 from peer_local.audio_input.resampling import MonoResampler16k
 from peer_local.sinks.virtual_mic import DEFAULT_WINDOWS_DEVICE, VirtualMicSink, find_output_devices
-from tests.device_stand_ins import WindowsOutputStandIn
+from tests.device_stand_ins import SoundCardStandIn, WindowsOutputStandIn
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -186,3 +187,70 @@ def test_without_soundcard_a_loopback_capable_portaudio_never_picks_the_cables_o
         AudioDevice(3, "Stereo Mix (Realtek(R) Audio)", "MME", 2, 0, 44_100.0),
     ]
     assert resolve_loopback_device(devices).index == 21
+
+
+def soundcard_listing(name: str) -> dict[str, Any]:
+    return json.loads((DATA / f"windows_devices_soundcard_{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def speaker(listing: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(
+        {"id": m["id"], "name": m["name"]} for m in listing["all_microphones_include_loopback"] if m["name"] == name
+    )
+
+
+async def levels_heard(source: LoopbackAudioSource, until: Any, limit: int = 400) -> list[float]:
+    """The level of each chunk heard, until ``until(levels)`` holds (bounded by ``limit`` chunks)."""
+    levels: list[float] = []
+    async with asyncio.timeout(20):
+        async for chunk in source.chunks():
+            levels.append(round(float(np.median(chunk.samples)), 2))
+            if until(levels) or len(levels) >= limit:
+                break
+    await source.close()
+    return levels
+
+
+async def test_on_windows_the_recording_follows_the_default_output_to_a_plugged_in_headset() -> None:
+    listing = soundcard_listing("headset")
+    realtek, headset = "Speakers (Realtek(R) Audio)", "Headset Earphone (Jabra Evolve2 65)"
+    listing["default_speaker"] = speaker(listing, realtek)
+    card = SoundCardStandIn(listing)
+    source = LoopbackAudioSource(card, follow_poll_s=0.05)
+    assert source.name == f"loopback:{realtek}"
+
+    def plug_in_the_headset_after_a_while(levels: list[float]) -> bool:
+        if len(levels) == 10:
+            card.default = speaker(listing, headset)
+        return levels[-1] == card.level_of(headset)
+
+    levels = await levels_heard(source, plug_in_the_headset_after_a_while)
+    assert card.level_of(realtek) in levels and levels[-1] == card.level_of(headset)
+    assert card.opened == [realtek, headset] and source.switches == 1
+    assert source.name == f"loopback:{headset}"
+
+
+async def test_on_windows_a_loopback_that_will_not_open_falls_back_to_stereo_mix() -> None:
+    listing = soundcard_listing("headset")
+    card = SoundCardStandIn(listing, broken=("Headset Earphone (Jabra Evolve2 65)",))
+    source = LoopbackAudioSource(card)
+    stereo_mix = "Stereo Mix (Realtek(R) Audio)"
+    levels = await levels_heard(source, lambda levels: len(levels) >= 5)
+    assert card.opened == [stereo_mix] and set(levels[2:]) == {card.level_of(stereo_mix)}
+    assert source.current.kind == "stereo mix"
+
+
+async def test_on_windows_an_unplugged_headset_hands_over_to_the_new_default_output() -> None:
+    listing = soundcard_listing("headset")
+    realtek, headset = "Speakers (Realtek(R) Audio)", "Headset Earphone (Jabra Evolve2 65)"
+    card = SoundCardStandIn(listing)
+    source = LoopbackAudioSource(card, follow_poll_s=10.0)  # the failure, not the poll, must notice
+
+    def unplug_after_a_while(levels: list[float]) -> bool:
+        if len(levels) == 10:
+            card.unplugged.add(headset)
+            card.default = speaker(listing, realtek)
+        return levels[-1] == card.level_of(realtek)
+
+    levels = await levels_heard(source, unplug_after_a_while)
+    assert levels[-1] == card.level_of(realtek) and card.opened == [headset, realtek]

@@ -33,6 +33,7 @@ CAPTURE_RATE = 48_000
 BLOCK_FRAMES = 960  # 20 ms
 QUEUE_BLOCKS = 250  # 5 s; beyond that the oldest audio is dropped and logged
 FOLLOW_POLL_S = 1.0  # how often the default output is looked up
+MAX_FAILURES = 4  # devices that failed to record before the source gives up
 
 # the clone's own output: recording its loopback would make the clone hear itself
 VIRTUAL_CABLE_HINTS = ("cable input", "cable in 16", "vb-audio", "voicemeeter", "avatar_mic")
@@ -231,8 +232,12 @@ class LoopbackAudioSource:
             except Exception as exc:  # SoundCard raises RuntimeError/AssertionError/IndexError for a bad device
                 failures.append(f"{choice.describe()}: {exc}")
                 logger.warning("cannot record %s: %s", choice.describe(), exc)
+                fresh = self._fresh_choices()
+                if len(failures) < MAX_FAILURES and fresh and fresh[0].endpoint.id != choice.endpoint.id:
+                    self.choices, index = fresh, 0  # the device went away and the default moved on: follow it
+                    continue
                 index += 1
-                if index >= len(self.choices):
+                if index >= len(self.choices) or len(failures) >= MAX_FAILURES:
                     deliver(AudioInputError("cannot record the meeting: " + "; ".join(failures)))
                     return
                 continue
@@ -259,6 +264,12 @@ class LoopbackAudioSource:
                         if self._rechoose():
                             return True
         return False
+
+    def _fresh_choices(self) -> list[MeetingAudioChoice] | None:
+        try:
+            return meeting_audio_choices(self._sc)
+        except AudioInputError:
+            return None
 
     def _rechoose(self) -> bool:
         """The default output changed: choose again; False (keep recording) if the new default cannot be heard."""
