@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+# The clock every frame-pacing loop reads. Not ``time.monotonic``: on Windows (Python 3.11) it ticks in
+# 15.6 ms steps (GetTickCount64), which makes a 25 fps schedule jitter by 40 %; ``perf_counter``
+# (QueryPerformanceCounter) resolves well under a microsecond on every OS and is monotonic too.
+pacing_clock = time.perf_counter
+
 
 class MediaClock:
     """Maps media time (seconds since start) to wall and monotonic time.
@@ -14,7 +19,7 @@ class MediaClock:
     """
 
     def __init__(self) -> None:
-        self._start_mono = time.monotonic()
+        self._start_mono = pacing_clock()
         self._start_wall = time.time()
 
     @property
@@ -24,7 +29,7 @@ class MediaClock:
 
     def now(self) -> float:
         """Media time in seconds."""
-        return time.monotonic() - self._start_mono
+        return pacing_clock() - self._start_mono
 
     def wall_time(self, media_time: float) -> float:
         """Epoch seconds at which ``media_time`` is (or was) due."""

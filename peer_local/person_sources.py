@@ -71,7 +71,12 @@ class MicPassthrough:
         self._stream: object = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        from peer_local.audio_input.devices import load_sounddevice, resolve_input_device
+        from peer_local.audio_input.devices import (
+            capture_channels,
+            load_sounddevice,
+            resolve_input_device,
+            wasapi_settings,
+        )
 
         sd = load_sounddevice()
         device = resolve_input_device(self.device)  # a clear error naming the inputs there are
@@ -87,15 +92,17 @@ class MicPassthrough:
                 self.deliver(frame, captured)
 
         def callback(indata: np.ndarray, frames: int, _time: object, status: object) -> None:
-            loop.call_soon_threadsafe(on_loop, indata[:, 0].copy(), time.time())
+            mono = indata[:, 0].copy() if indata.shape[1] == 1 else indata.mean(axis=1).astype(np.int16)
+            loop.call_soon_threadsafe(on_loop, mono, time.time())
 
         stream = sd.InputStream(
             samplerate=rate,
-            channels=1,
+            channels=capture_channels(device),  # a WASAPI microphone array: all its channels, downmixed
             dtype="int16",
             blocksize=rate // 50,
             device=device.index,
             callback=callback,
+            extra_settings=wasapi_settings(device),
         )
         stream.start()
         self._stream = stream

@@ -1,4 +1,4 @@
-"""Live capture from a sounddevice input (a microphone, or a monitor/loopback device)."""
+"""Live capture from a sounddevice input (a microphone, or Stereo Mix / a monitor listed as an input)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 
 from peer_local.audio_input.base import ASR_RATE, AudioChunk, AudioInputError
-from peer_local.audio_input.devices import AudioDevice, load_sounddevice
-from peer_local.audio_input.pulse_server import pulse_source
+from peer_local.audio_input.devices import AudioDevice, capture_channels, load_sounddevice, wasapi_settings
 from peer_local.audio_input.resampling import MonoResampler16k
 
 logger = logging.getLogger(__name__)
@@ -22,7 +21,8 @@ QUEUE_BLOCKS = 250  # 5 s; beyond that the oldest audio is dropped and logged
 
 
 class DeviceAudioSource:
-    """Captures at the device's own rate and channel count, resampled once to 16 kHz mono."""
+    """Captures at the device's own rate and channel count (a 4-channel microphone array is opened with 4 and
+    downmixed: WASAPI refuses other counts), resampled once to 16 kHz mono."""
 
     def __init__(self, device: AudioDevice, kind: str = "mic") -> None:
         self.device = device
@@ -37,13 +37,13 @@ class DeviceAudioSource:
         queue: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue(maxsize=QUEUE_BLOCKS)
         self._queue = queue
         rate = int(self.device.default_samplerate) or 48_000
-        channels = min(2, max(1, self.device.max_input_channels))
-        start = time.monotonic()
+        channels = capture_channels(self.device)
+        start = time.perf_counter()
 
         def on_block(data: np.ndarray, frames: int, _time: Any, status: Any) -> None:
             if status:
                 self.overflows += 1
-            block = (data.copy(), time.monotonic() - start - frames / rate)
+            block = (data.copy(), time.perf_counter() - start - frames / rate)
 
             def put() -> None:
                 if queue.full():
@@ -54,15 +54,15 @@ class DeviceAudioSource:
             loop.call_soon_threadsafe(put)
 
         try:
-            with pulse_source(self.device.pulse_source):
-                self._stream = sd.InputStream(
-                    device=self.device.index,
-                    samplerate=rate,
-                    channels=channels,
-                    dtype="float32",
-                    blocksize=int(rate * BLOCK_S),
-                    callback=on_block,
-                )
+            self._stream = sd.InputStream(
+                device=self.device.index,
+                samplerate=rate,
+                channels=channels,
+                dtype="float32",
+                blocksize=int(rate * BLOCK_S),
+                callback=on_block,
+                extra_settings=wasapi_settings(self.device),
+            )
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             raise AudioInputError(f"cannot open {self.device.describe()}: {exc} (is it busy or unplugged?)") from exc

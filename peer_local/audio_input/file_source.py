@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 
+from media.clock import pacing_clock
 from peer_local.audio_input.base import ASR_RATE, AudioChunk, AudioInputError
 from peer_local.audio_input.resampling import MonoResampler16k
 
@@ -64,7 +64,7 @@ class FileAudioSource:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[np.ndarray | BaseException | None] = asyncio.Queue(maxsize=64)
         worker = loop.run_in_executor(None, self._decode_into, queue, loop)
-        start = time.monotonic()
+        start = pacing_clock()
         position = 0
         pending = np.zeros(0, dtype=np.float32)
         try:
@@ -91,7 +91,7 @@ class FileAudioSource:
     async def _paced(self, samples: np.ndarray, position: int, start: float) -> AudioChunk:
         t = position / ASR_RATE
         if self.realtime:
-            delay = start + t + samples.size / ASR_RATE - time.monotonic()
+            delay = start + t + samples.size / ASR_RATE - pacing_clock()
             if delay > 0:
                 await asyncio.sleep(delay)  # a chunk is available once it has been "heard" in full
         return AudioChunk(samples, t)

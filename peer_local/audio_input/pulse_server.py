@@ -1,8 +1,8 @@
-"""The PulseAudio/PipeWire sound server through ``pactl``: its sinks and its default sink.
+"""The PulseAudio/PipeWire sound server through ``pactl``: its sinks.
 
-PortAudio reaches that server through one ALSA device named ``pulse`` and lists none of its sinks or monitor
-sources; the ALSA plugin picks them from PULSE_SINK / PULSE_SOURCE when a stream opens. These helpers tell
-which names exist, so the right one can be set.
+PortAudio reaches that server through one ALSA device named ``pulse`` and lists none of its sinks; the ALSA
+plugin picks one from PULSE_SINK when a stream opens. These helpers tell which names exist, so the right one
+can be set. (The meeting's audio, a sink's monitor, is recorded through SoundCard: see meeting_audio.py.)
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 PULSE_DEVICE = "pulse"
 
@@ -33,31 +31,3 @@ def pulse_sinks() -> list[str] | None:
     if listing is None:
         return None
     return [line.split("\t")[1] for line in listing.splitlines() if "\t" in line]
-
-
-def default_pulse_sink() -> str | None:
-    """Where the computer's sound goes (the meeting app plays there), or None without a sound server."""
-    info = _pactl("info")
-    for line in (info or "").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "Default Sink" and value.strip():
-            return value.strip()
-    return None
-
-
-@contextmanager
-def pulse_source(name: str | None) -> Iterator[None]:
-    """PULSE_SOURCE set to ``name`` while a stream opens (the plugin reads it then), and restored after, so
-    other inputs of this process (the person's own microphone) keep the server's default."""
-    if name is None:
-        yield
-        return
-    previous = os.environ.get("PULSE_SOURCE")
-    os.environ["PULSE_SOURCE"] = name
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("PULSE_SOURCE", None)
-        else:
-            os.environ["PULSE_SOURCE"] = previous

@@ -22,11 +22,10 @@ class MonoResampler16k:
     def samples(self, samples: np.ndarray, rate: int) -> np.ndarray:
         """``samples``: float32 (frames, channels) or (frames,) at ``rate``."""
         data = samples if samples.ndim == 2 else samples[:, None]
-        layout = "mono" if data.shape[1] == 1 else "stereo"
-        if data.shape[1] > 2:
-            data = data[:, :2]
+        if data.shape[1] > 1:  # the mean of every channel (a microphone array, a 7.1 output's loopback): no clipping
+            data = data.mean(axis=1, keepdims=True)
         frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(data.astype(np.float32).reshape(1, -1)), format="flt", layout=layout
+            np.ascontiguousarray(data.astype(np.float32).reshape(1, -1)), format="flt", layout="mono"
         )
         frame.sample_rate = rate
         return self.frame(frame)

@@ -22,6 +22,7 @@ from peer_local.cli.common import (
     load_settings,
     token_problem,
 )
+from peer_local.cli.python_check import windows_python_problem
 from peer_local.settings import LocalSettings
 from signaling.client import SignalingAuthError
 
@@ -59,6 +60,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = windows_python_problem()
+    if problem:
+        print(f"avatar local: {problem}", file=sys.stderr)
+        return 2
     settings = load_settings(
         LocalSettings,
         args,

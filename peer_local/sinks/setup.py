@@ -1,7 +1,8 @@
 """Building the local peer's sinks from settings: recorder, virtual microphone, virtual camera.
 
 A device the user asked for explicitly must work (a clear error otherwise); a default one that is missing
-is reported with its fix and skipped, so a first run works on any machine.
+is reported with its fix and skipped, so a first run works on any machine. A camera that exists but is busy
+(OBS's own Virtual Camera, another avatar) is an error either way: running without it would go unnoticed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
 from peer_local.sinks.null import NullSink
 from peer_local.sinks.recorder import RecorderSink
-from peer_local.sinks.virtual_camera import VirtualCameraError, VirtualCameraSink
-from peer_local.sinks.virtual_mic import VirtualMicSink, default_mic_device, find_output_device
+from peer_local.sinks.virtual_camera import VirtualCameraBusyError, VirtualCameraError, VirtualCameraSink
+from peer_local.sinks.virtual_mic import VirtualMicSink, default_mic_device, find_output_devices
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ def build_sinks(settings: LocalSettings, explicit: frozenset[str] = frozenset())
     mic: VirtualMicSink | None = None
     if settings.mic_out != "none":
         try:
-            mic = VirtualMicSink(find_output_device(settings.mic_out or default_mic_device()))
+            found = find_output_devices(settings.mic_out or default_mic_device())
+            mic = VirtualMicSink(found[0], fallbacks=found[1:])  # WASAPI first, then DirectSound, then MME
             mic.start()
             sinks.append(mic)
         except AudioInputError as exc:
@@ -48,7 +50,7 @@ def build_sinks(settings: LocalSettings, explicit: frozenset[str] = frozenset())
             camera.start()
             sinks.append(camera)
         except VirtualCameraError as exc:
-            if "camera" in explicit:
+            if "camera" in explicit or isinstance(exc, VirtualCameraBusyError):
                 raise
             logger.warning("%s", exc)
     elif settings.camera != "none":

@@ -22,6 +22,9 @@ import av
 import cv2
 import numpy as np
 
+from media.clock import pacing_clock
+from peer_local.sinks.camera_lock import CameraLock
+
 logger = logging.getLogger(__name__)
 
 MAX_PENDING = 50  # 2 s at 25 fps
@@ -29,6 +32,37 @@ MAX_PENDING = 50  # 2 s at 25 fps
 
 class VirtualCameraError(RuntimeError):
     """No virtual camera backend is available."""
+
+
+class VirtualCameraBusyError(VirtualCameraError):
+    """The virtual camera exists but another program is feeding it."""
+
+
+BUSY_FIX = "stop OBS's Virtual Camera or the other avatar (avatar local / avatar demo) that is using it"
+# pyvirtualcam 0.15's texts for a camera someone else holds: the OBS backend's shared video queue exists already
+# (native_windows_obs/virtual_output.h: "virtual camera output could not be started", raised when
+# video_queue_create finds the queue open: "fail if already in use"); Unity Capture and v4l2loopback:
+# "... is already in use." / "All cameras are already in use."
+BUSY_TEXTS = ("virtual camera output could not be started", "already in use")
+
+
+def running_command() -> str:
+    """What this process is, for "in use by avatar demo (pid N)"."""
+    command = next((a for a in sys.argv[1:] if a in ("local", "demo")), None)
+    return f"avatar {command}" if command else "avatar"
+
+
+def is_busy_error(message: str) -> bool:
+    return any(text in message for text in BUSY_TEXTS)
+
+
+def camera_error(exc: Exception) -> VirtualCameraError:
+    """pyvirtualcam's error as ours: busy (with who to stop) or missing (with what to install)."""
+    if is_busy_error(str(exc)):
+        return VirtualCameraBusyError(f"the virtual camera is in use ({exc}). To fix: {BUSY_FIX}.")
+    return VirtualCameraError(
+        f"no virtual camera available ({exc}). To fix: {install_hint()}. Or run with --camera none."
+    )
 
 
 def install_hint() -> str:
@@ -85,12 +119,17 @@ class VirtualCameraSink:
         mirror: bool = False,
         video_delay_s: Callable[[], float] | None = None,
         camera_factory: Any = None,
+        lock: CameraLock | None = None,
     ) -> None:
         self.width, self.height, self.fps = width, height, fps
         self.device = device
         self.mirror = mirror
         self.video_delay_s = video_delay_s or (lambda: 0.0)
         self._factory = camera_factory
+        # the real camera is announced in the user's lock file; a stand-in only when a test passes a lock
+        self._camera_lock = (
+            lock if lock is not None else (CameraLock(command=running_command()) if camera_factory is None else None)
+        )
         self._camera: Any = None
         self._pending: deque[tuple[float, np.ndarray]] = deque(maxlen=MAX_PENDING)
         self._lock = threading.Lock()
@@ -105,6 +144,12 @@ class VirtualCameraSink:
 
     def start(self) -> None:
         """Open the camera (a clear error if there is none) and start the clock."""
+        if self._camera_lock is not None:
+            holder = self._camera_lock.acquire()
+            if holder is not None:
+                raise VirtualCameraBusyError(
+                    f"the virtual camera is in use by {holder.describe()}. To fix: {BUSY_FIX}."
+                )
         factory = self._factory
         if factory is None:
             import pyvirtualcam
@@ -113,9 +158,9 @@ class VirtualCameraSink:
         try:
             self._camera = factory(self.width, self.height, self.fps, device=self.device)
         except RuntimeError as exc:
-            raise VirtualCameraError(
-                f"no virtual camera available ({exc}). To fix: {install_hint()}. Or run with --camera none."
-            ) from exc
+            if self._camera_lock is not None:
+                self._camera_lock.release()
+            raise camera_error(exc) from exc
         logger.info(
             "virtual camera: %s (%dx%d @ %d fps)",
             getattr(self._camera, "device", "?"),
@@ -160,7 +205,7 @@ class VirtualCameraSink:
         return chosen
 
     def _run(self) -> None:
-        start = time.monotonic()
+        start = pacing_clock()
         tick = 0
         try:
             while not self._stop.is_set():
@@ -174,9 +219,9 @@ class VirtualCameraSink:
                 self._camera.send(out)
                 self.frames_sent += 1
                 tick += 1
-                delay = start + tick / self.fps - time.monotonic()
+                delay = start + tick / self.fps - pacing_clock()
                 if delay < -1.0:  # the machine stalled: re-anchor instead of bursting
-                    start, tick = time.monotonic(), 0
+                    start, tick = pacing_clock(), 0
                 elif delay > 0:
                     self._stop.wait(delay)
         except Exception:
@@ -189,3 +234,5 @@ class VirtualCameraSink:
         if self._camera is not None:
             self._camera.close()
             self._camera = None
+        if self._camera_lock is not None:
+            self._camera_lock.release()

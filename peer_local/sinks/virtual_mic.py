@@ -1,5 +1,8 @@
 """The clone's voice as a microphone: sounddevice output at 48 kHz into a virtual cable or null sink.
 
+On Windows VB-Cable's "CABLE Input" is listed once per host API: it is opened on WASAPI with the system's
+rate converter (``auto_convert``), with DirectSound and then MME as fallbacks.
+
 A small jitter buffer sits between the network (RTP clock) and the sound card (its own clock). It holds
 about ``target_ms``; when the card drifts, the fill is steered back by dropping or repeating one sample at a
 time, spread out, so there are no clicks and the delay cannot grow over an hour. An empty buffer plays
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import av
@@ -22,7 +26,13 @@ import numpy as np
 from media.audio import mono_int16
 from media.frames import AUDIO_RATE
 from peer_local.audio_input.base import AudioInputError
-from peer_local.audio_input.devices import AudioDevice, list_devices, load_sounddevice
+from peer_local.audio_input.devices import (
+    AudioDevice,
+    list_devices,
+    load_sounddevice,
+    matching_devices,
+    wasapi_settings,
+)
 from peer_local.audio_input.pulse_server import PULSE_DEVICE, pulse_sinks
 
 logger = logging.getLogger(__name__)
@@ -135,22 +145,21 @@ def ensure_pulse_sink(name: str) -> bool:
     return name in sinks
 
 
-def find_output_device(name: str, devices: list[AudioDevice] | None = None, create: bool = True) -> AudioDevice:
-    """An output device by (part of) its name; on Linux a PulseAudio/PipeWire sink is reached through the
-    ``pulse`` device with PULSE_SINK, and the ``avatar_mic`` null sink is created if missing (unless
-    ``create`` is False: only look)."""
+def find_output_devices(name: str, devices: list[AudioDevice] | None = None, create: bool = True) -> list[AudioDevice]:
+    """The output devices named ``name`` (exactly, cut to 31 characters by MME, a part of it, or the same hardware
+    under a localised endpoint name), WASAPI first; on Linux a PulseAudio/PipeWire sink is reached through the
+    ``pulse`` device with PULSE_SINK, and the ``avatar_mic`` null sink is created if missing (unless ``create``
+    is False: only look)."""
     devices = devices if devices is not None else list_devices()
     outputs = [d for d in devices if d.max_output_channels > 0]
-    match = next((d for d in outputs if d.name == name), None) or next(
-        (d for d in outputs if name.lower() in d.name.lower()), None
-    )
+    matches = matching_devices(name, outputs)
     pulse = next((d for d in outputs if d.name == PULSE_DEVICE), None)
-    if match is None and pulse is not None and sys.platform.startswith("linux"):
+    if not matches and pulse is not None and sys.platform.startswith("linux"):
         exists = ensure_pulse_sink(name) if create and name == DEFAULT_LINUX_SINK else name in (pulse_sinks() or [])
         if exists:
             os.environ["PULSE_SINK"] = name  # read by the ALSA pulse plugin when the stream opens
-            match = pulse
-    if match is None:
+            matches = [pulse]
+    if not matches:
         listing = "\n  ".join(d.describe() for d in outputs) or "(none)"
         fix = (
             "install VB-Audio Virtual Cable (https://vb-audio.com/Cable/) and pick 'CABLE Output' as the microphone "
@@ -162,14 +171,26 @@ def find_output_device(name: str, devices: list[AudioDevice] | None = None, crea
         raise AudioInputError(
             f"no output device {name!r}; {fix}; or run with --mic-out none. Output devices:\n  {listing}"
         )
-    return match
+    return matches
+
+
+def find_output_device(name: str, devices: list[AudioDevice] | None = None, create: bool = True) -> AudioDevice:
+    """The best of :func:`find_output_devices`."""
+    return find_output_devices(name, devices, create)[0]
 
 
 class VirtualMicSink:
     """Plays the avatar's audio into an output device; silence when the avatar is silent or gone."""
 
-    def __init__(self, device: AudioDevice | None, target_ms: float = 60.0, stream_factory: Any = None) -> None:
+    def __init__(
+        self,
+        device: AudioDevice | None,
+        target_ms: float = 60.0,
+        stream_factory: Any = None,
+        fallbacks: Sequence[AudioDevice] = (),
+    ) -> None:
         self.device = device
+        self.fallbacks = list(fallbacks)  # the same device on other host APIs, tried in order if it fails to open
         self.buffer = JitterBuffer(target_ms)
         self.playing = threading.Event()  # the sound card has been pulling for 0.5 s (past its start-up bursts)
         self._pulled = 0
@@ -179,23 +200,39 @@ class VirtualMicSink:
     def start(self) -> None:
         sd = load_sounddevice()
         factory = self._stream_factory or sd.OutputStream
-        try:
-            self._stream = factory(
-                device=self.device.index if self.device else None,
-                samplerate=AUDIO_RATE,
-                channels=1,
-                dtype="int16",
-                blocksize=BLOCK,
-                latency="low",
-                callback=self._callback,
-            )
-            self._stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            where = self.device.describe() if self.device else "the default output"
-            raise AudioInputError(f"cannot open {where} for the virtual microphone: {exc}") from exc
-        logger.info(
-            "virtual microphone: playing into %s", self.device.describe() if self.device else "the default output"
-        )
+        failures: list[str] = []
+        for device in [self.device, *self.fallbacks]:
+            try:
+                self._stream = factory(
+                    device=device.index if device else None,
+                    samplerate=AUDIO_RATE,
+                    channels=1,
+                    dtype="int16",
+                    blocksize=BLOCK,
+                    latency="low",
+                    callback=self._callback,
+                    extra_settings=wasapi_settings(device) if device else None,
+                )
+                self._stream.start()
+            except (sd.PortAudioError, ValueError) as exc:
+                failures.append(f"{device.describe() if device else 'the default output'}: {exc}")
+                if self._stream is not None:
+                    self._stream.close()
+                    self._stream = None
+                continue
+            if device is not self.device:
+                logger.warning("virtual microphone: %s; using %s instead", failures[-1], device and device.hostapi)
+            self.device = device
+            break
+        else:
+            raise AudioInputError("cannot open the virtual microphone: " + "; ".join(failures))
+        logger.info("virtual microphone: playing into %s", self.describe())
+
+    def describe(self) -> str:
+        """The open device with its host API, rate and measured latency (what ``avatar devices --check`` prints)."""
+        where = f"{self.device.name} ({self.device.hostapi})" if self.device else "the default output"
+        rate = int(getattr(self._stream, "samplerate", AUDIO_RATE) or AUDIO_RATE)
+        return f"{where}, {rate} Hz, output latency {self.output_latency_s * 1000:.0f} ms"
 
     @property
     def output_latency_s(self) -> float:

@@ -46,7 +46,14 @@ class LlamaCppModel:
             await asyncio.get_running_loop().run_in_executor(None, self._load)
 
     def _load(self) -> None:
-        from llama_cpp import Llama
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # not installed on Windows (pyproject: source-only, needs a C++ toolchain)
+            raise LlmError(
+                "the embedded LLM needs llama-cpp-python, which is not installed on Windows (it has no Windows "
+                "wheels): the laptop never runs an LLM (avatar local); run the avatar on the GPU box or Linux, or "
+                "use --llm openai with a server"
+            ) from exc
 
         path = self.model_path or bundled_gguf()
         if not path.is_file():
