@@ -7,7 +7,7 @@ import secrets
 
 from aiohttp import web
 
-from signaling.tokens import TokenError, looks_signed, verify_token
+from signaling.tokens import DEFAULT_LEEWAY_S, RoomClaims, TokenError, check_scope, decode_token, looks_signed
 
 
 def generate_token() -> str:
@@ -44,23 +44,46 @@ class SharedTokenAuthenticator:
 
 
 class RoomAuthenticator:
-    """Admits signed tokens for the right room and role; the plain shared secret only if ``accept_shared``."""
+    """Admits signed tokens for the right room and role; the plain shared secret only if ``accept_shared``.
 
-    def __init__(self, secret: str, accept_shared: bool) -> None:
+    Two steps, so a server can authenticate before it looks at anything else in the request: :meth:`authenticate`
+    (is the token genuine and current?) and :meth:`scope_refusal` (does it admit this room and role?).
+    """
+
+    def __init__(self, secret: str, accept_shared: bool, leeway_s: float = DEFAULT_LEEWAY_S) -> None:
         self.shared = SharedTokenAuthenticator(secret)
         self._secret = secret
         self.accept_shared = accept_shared
+        self.leeway_s = leeway_s
+
+    def authenticate(self, presented: str | None) -> RoomClaims | None:
+        """The claims of a genuine signed token, None for the shared secret (any room and role); else
+        :class:`TokenError` with the reason to give the client."""
+        if not presented:
+            raise TokenError("missing token")
+        if looks_signed(presented):
+            return decode_token(self._secret, presented, self.leeway_s)
+        if not self.shared.check(presented):
+            raise TokenError("missing or wrong token")
+        if not self.accept_shared:
+            raise TokenError("the shared secret is not accepted here: present a signed token")
+        return None
+
+    @staticmethod
+    def scope_refusal(claims: RoomClaims | None, room: str, role: str) -> str | None:
+        """None if an authenticated token (``claims`` None: the shared secret) admits ``role`` into ``room``."""
+        if claims is None:
+            return None
+        try:
+            check_scope(claims, room, role)
+        except TokenError as exc:
+            return str(exc)
+        return None
 
     def refusal(self, presented: str | None, room: str, role: str) -> str | None:
         """None if ``presented`` admits ``role`` into ``room``, else the reason to give the client."""
-        if not presented:
-            return "missing token"
-        if looks_signed(presented):
-            try:
-                verify_token(self._secret, presented, room, role)
-            except TokenError as exc:
-                return str(exc)
-            return None
-        if self.shared.check(presented):
-            return None if self.accept_shared else "the shared secret is not accepted here: present a signed token"
-        return "missing or wrong token"
+        try:
+            claims = self.authenticate(presented)
+        except TokenError as exc:
+            return str(exc)
+        return self.scope_refusal(claims, room, role)
