@@ -14,7 +14,6 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import jwt
 
@@ -92,7 +91,7 @@ def decode_token(secret: str, token: str, leeway_s: float = DEFAULT_LEEWAY_S) ->
     if len(token) > MAX_TOKEN_CHARS or not _COMPACT.match(token):
         raise TokenError("malformed token")
     _check_header(token)
-    options: dict[str, Any] = {"require": list(REQUIRED_CLAIMS), "verify_aud": False, "verify_iss": False}
+    options: jwt.types.Options = {"require": list(REQUIRED_CLAIMS), "verify_aud": False, "verify_iss": False}
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options=options, leeway=leeway_s)
     except jwt.ExpiredSignatureError as exc:

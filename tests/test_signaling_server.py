@@ -307,7 +307,9 @@ async def test_ice_servers_are_advertised_with_short_lived_turn_credentials(toke
     ["", "room=r1", "role=local", "room=r1&role=local", "room=../x&role=admin", "room=&role="],
     ids=["nothing", "room-only", "role-only", "valid-query", "bad-room-and-role", "empty-room-and-role"],
 )
-async def test_without_a_valid_token_every_ws_request_gets_the_same_401(signaling: SignalingService, query: str) -> None:
+async def test_without_a_valid_token_every_ws_request_gets_the_same_401(
+    signaling: SignalingService, query: str
+) -> None:
     """Regression: a wrong token without room or role got 400, telling the caller what the query must hold."""
     answers = set()
     for token_part in ("token=wrong", "token=a.b.c"):

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
         help="take over, hand back, mute, unmute or skip the running clone (or print its state)",
         description="Call the control endpoint of the `avatar local` (or `avatar demo`) running on this machine, "
         "with this run's secret read from the file it wrote (readable by you only). Prints the new state as JSON. "
-        "A hotkey tool can do the same with: curl -X POST -H \"Authorization: Bearer $(cat SECRET_FILE)\" "
+        'A hotkey tool can do the same with: curl -X POST -H "Authorization: Bearer $(cat SECRET_FILE)" '
         "http://127.0.0.1:8766/control/take-over",
     )
     parser.add_argument("action", choices=[*ACTIONS, "state"], help="what to do; state only prints the state")
