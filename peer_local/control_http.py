@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class RequestGuard:
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode("ascii")
         self.port = 0  # set once bound
+        self.refusals: Counter[int] = Counter()  # by status: 401 (secret), 403 (Host, Origin)
 
     def hosts(self) -> set[str]:
         return {f"{name}:{self.port}" for name in LOOPBACK_NAMES}
@@ -60,6 +62,7 @@ class RequestGuard:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         refusal = self.refusal(request)
         if refusal is not None:
+            self.refusals[refusal.status] += 1
             logger.warning("control endpoint refused %s %s: %s", request.method, request.path, refusal.status)
             return refusal
         return await handler(request)
@@ -106,6 +109,11 @@ class ControlServer:
             self.port = server.sockets[0].getsockname()[1]
         self._guard.port = self.port
         self.secret_file = write_secret(self.port, self.secret, self._secret_dir)
+
+    @property
+    def refusals(self) -> Counter[int]:
+        """Requests refused so far, by status."""
+        return self._guard.refusals
 
     @property
     def url(self) -> str:
