@@ -19,6 +19,7 @@ from aiohttp import web
 
 from peer_local.control import ACTIONS, LiveControl
 from peer_local.control_secret import generate_secret, remove_secret, write_secret
+from signaling.auth import RefusalLog
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class RequestGuard:
         self._secret = secret.encode("ascii")
         self.port = 0  # set once bound
         self.refusals: Counter[int] = Counter()  # by status: 401 (secret), 403 (Host, Origin)
+        self._log = RefusalLog(logger)
 
     def hosts(self) -> set[str]:
         return {f"{name}:{self.port}" for name in LOOPBACK_NAMES}
@@ -63,7 +65,8 @@ class RequestGuard:
         refusal = self.refusal(request)
         if refusal is not None:
             self.refusals[refusal.status] += 1
-            logger.warning("control endpoint refused %s %s: %s", request.method, request.path, refusal.status)
+            # one line a minute at most: a web page looping requests must not flood the person's terminal
+            self._log.refused(request.remote or "unknown", f"{request.method} {request.path}: {refusal.status}")
             return refusal
         return await handler(request)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from signaling.auth import RoomAuthenticator, request_token
+from signaling.auth import RefusalLog, RoomAuthenticator, request_token
 from signaling.messages import (
     ROOM_PATTERN,
     Bye,
@@ -59,6 +59,7 @@ class SignalingServer:
         self.auth = RoomAuthenticator(token, settings.shared_token_accepted, settings.token_leeway_s)
         self.registry = RoomRegistry(settings.max_viewers_per_room)
         self.metrics = SignalingMetrics()
+        self.refusal_log = RefusalLog(logger)
         self.started = time.monotonic()
         self.version = package_version()
         self._per_address: Counter[str] = Counter()
@@ -111,7 +112,7 @@ class SignalingServer:
 
     def _refuse_auth(self, address: str, reason: str) -> web.Response:
         self.metrics.auth_failures_total += 1
-        logger.warning("refused %s: %s", address, reason)
+        self.refusal_log.refused(address, reason)
         return web.json_response({"error": reason}, status=401)
 
     def _refuse(self, status: int, message: str) -> web.Response:

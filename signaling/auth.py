@@ -3,11 +3,45 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import math
 import secrets
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 
 from signaling.tokens import DEFAULT_LEEWAY_S, RoomClaims, TokenError, check_scope, decode_token, looks_signed
+
+
+class RefusalLog:
+    """Logs refused requests, at most one line per client address per ``interval_s``, so that a flood of bad
+    requests cannot flood the log (or the terminal); the lines in between are counted in the next one."""
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        interval_s: float = 60.0,
+        max_addresses: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self._clock = clock
+        self.interval_s = interval_s
+        self._max_addresses = max_addresses
+        self._seen: dict[str, tuple[float, int]] = {}  # address -> (last logged, refused since)
+
+    def refused(self, address: str, reason: str) -> None:
+        now = self._clock()
+        logged_at, since = self._seen.get(address, (-math.inf, 0))
+        if now - logged_at < self.interval_s:
+            self._seen[address] = (logged_at, since + 1)
+            return
+        if len(self._seen) >= self._max_addresses:
+            self._seen.clear()  # bounded: many addresses at once is itself a flood
+        more = f" ({since} more refused from there in the last {self.interval_s:g} s)" if since else ""
+        self._log.warning("refused %s: %s%s", address, reason, more)
+        self._seen[address] = (now, 0)
 
 
 def generate_token() -> str:

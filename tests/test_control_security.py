@@ -150,7 +150,7 @@ async def test_the_secret_file_is_the_users_alone_and_goes_with_the_run(
         await server.stop()
     assert not path.exists()
     assert all(server.secret not in record.getMessage() for record in caplog.records)  # never logged
-    assert any("refused POST /control/mute: 401" in record.getMessage() for record in caplog.records)
+    assert any("refused 127.0.0.1: POST /control/mute: 401" in record.getMessage() for record in caplog.records)
     another = ControlServer(control, 0, secret_dir=tmp_path / "state")
     assert another.secret != server.secret  # per run
 
@@ -303,3 +303,14 @@ def test_the_help_says_how_to_authenticate(command: str, capsys: pytest.CaptureF
         avatar_main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "'Authorization: Bearer SECRET'" in text and "avatar control ACTION" in text
+
+
+async def test_a_flood_of_refused_requests_logs_one_line(
+    endpoint: ControlServer, control: LiveControl, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A web page looping no-cors requests must not flood the person's terminal with warnings."""
+    caplog.set_level(logging.WARNING, logger="peer_local.control_http")
+    for _ in range(50):
+        assert (await call(endpoint, "POST", "/control/mute", {"Origin": "http://evil.example"}))[0] == 403
+    assert endpoint.refusals[403] == 50 and control.state() == UNCHANGED
+    assert len([r for r in caplog.records if r.name == "peer_local.control_http"]) == 1
