@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from peer_local.control import LiveControl
+from peer_local.control import ACTIONS, LiveControl
 from peer_local.control_http import ControlServer
 from peer_local.control_keys import KeyCommands
 from peer_local.control_secret import DEFAULT_CONTROL_PORT
@@ -25,6 +25,19 @@ from peer_local.sinks.switch import SourceSwitch
 from peer_local.transcript_sender import TranscriptSender
 
 logger = logging.getLogger(__name__)
+
+
+def control_banner(server: ControlServer, show_secret: bool) -> str:
+    """How to use the control endpoint; the secret itself only where ``show_secret`` (a terminal, never a log)."""
+    if show_secret:
+        header = f"'Authorization: Bearer {server.secret}' (this run's secret, also in {server.secret_file}"
+    else:
+        header = f"'Authorization: Bearer SECRET' (SECRET: the contents of {server.secret_file}"
+    port = f" --port {server.port}" if server.port != DEFAULT_CONTROL_PORT else ""
+    return (
+        f"control endpoint for hotkey tools: POST {server.url}/ACTION with {header}, readable by you only), or run "
+        f"`avatar control ACTION{port}`; ACTION: {', '.join(ACTIONS)}; GET {server.url} for the state"
+    )
 
 
 class PersonInCharge:
@@ -78,12 +91,7 @@ class PersonInCharge:
 
     def _show_control(self, server: ControlServer) -> None:
         logger.info("control endpoint: %s (secret in %s)", server.url, server.secret_file)
-        secret = server.secret if sys.stdout.isatty() else "$(cat FILE)"  # a redirected stdout is a log
-        self.show(
-            f"control endpoint {server.url}: send 'Authorization: Bearer {secret}' (this run's secret, also in "
-            f"{server.secret_file}, readable by you only), or run `avatar control take-over|hand-back|mute|unmute|"
-            f"skip|state`" + (f" --port {server.port}" if server.port != DEFAULT_CONTROL_PORT else "")
-        )
+        self.show(control_banner(server, show_secret=sys.stdout.isatty()))  # a redirected stdout is a log file
 
     def _start_source(self, source: MicPassthrough | WebcamSource, loop: asyncio.AbstractEventLoop, what: str) -> bool:
         try:

@@ -18,6 +18,7 @@ from peer_local.cli import main as avatar_main
 from peer_local.control import LiveControl
 from peer_local.control_http import ControlServer
 from peer_local.control_secret import read_secret, secret_path, write_secret
+from peer_local.in_charge import control_banner
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from signaling.server import SignalingService
@@ -314,3 +315,13 @@ async def test_a_flood_of_refused_requests_logs_one_line(
         assert (await call(endpoint, "POST", "/control/mute", {"Origin": "http://evil.example"}))[0] == 403
     assert endpoint.refusals[403] == 50 and control.state() == UNCHANGED
     assert len([r for r in caplog.records if r.name == "peer_local.control_http"]) == 1
+
+
+def test_the_terminal_banner_shows_the_secret_only_on_a_terminal(control: LiveControl, tmp_path: Path) -> None:
+    server = ControlServer(control, 8766, secret_dir=tmp_path)
+    server.secret_file = secret_path(8766, tmp_path)
+    on_terminal = control_banner(server, show_secret=True)
+    in_a_log = control_banner(server, show_secret=False)
+    assert f"'Authorization: Bearer {server.secret}'" in on_terminal and str(server.secret_file) in on_terminal
+    assert server.secret not in in_a_log and str(server.secret_file) in in_a_log
+    assert "`avatar control ACTION`" in in_a_log  # the default port needs no --port
