@@ -100,18 +100,19 @@ class ControlServer:
         self.secret_file: Path | None = None
 
     async def start(self) -> None:
+        """Listen, then write the secret file; OSError (and nothing left running) if either fails."""
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         try:
             await site.start()
+            server = getattr(site, "_server", None)
+            if server is not None and server.sockets:
+                self.port = server.sockets[0].getsockname()[1]
+            self._guard.port = self.port
+            self.secret_file = write_secret(self.port, self.secret, self._secret_dir)
         except OSError:
             await self._runner.cleanup()
             raise
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
-        self._guard.port = self.port
-        self.secret_file = write_secret(self.port, self.secret, self._secret_dir)
 
     @property
     def refusals(self) -> Counter[int]:

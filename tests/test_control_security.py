@@ -325,3 +325,13 @@ def test_the_terminal_banner_shows_the_secret_only_on_a_terminal(control: LiveCo
     assert f"'Authorization: Bearer {server.secret}'" in on_terminal and str(server.secret_file) in on_terminal
     assert server.secret not in in_a_log and str(server.secret_file) in in_a_log
     assert "`avatar control ACTION`" in in_a_log  # the default port needs no --port
+
+
+async def test_without_a_place_for_the_secret_the_endpoint_does_not_run(control: LiveControl, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    server = ControlServer(control, 0, secret_dir=blocked)
+    with pytest.raises(OSError):
+        await server.start()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await call(server, "GET", "/control")  # nothing listens: no endpoint whose secret nobody can read
