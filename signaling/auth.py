@@ -113,11 +113,3 @@ class RoomAuthenticator:
         except TokenError as exc:
             return str(exc)
         return None
-
-    def refusal(self, presented: str | None, room: str, role: str) -> str | None:
-        """None if ``presented`` admits ``role`` into ``room``, else the reason to give the client."""
-        try:
-            claims = self.authenticate(presented)
-        except TokenError as exc:
-            return str(exc)
-        return self.scope_refusal(claims, room, role)
