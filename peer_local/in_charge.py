@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from peer_local.control import LiveControl
+from peer_local.control import ACTIONS, LiveControl
 from peer_local.control_http import ControlServer
 from peer_local.control_keys import KeyCommands
+from peer_local.control_secret import DEFAULT_CONTROL_PORT
 from peer_local.person_sources import MicPassthrough, WebcamSource
 from peer_local.profile.store import Profile
 from peer_local.profile.sync import ProfileSender
@@ -24,13 +27,32 @@ from peer_local.transcript_sender import TranscriptSender
 logger = logging.getLogger(__name__)
 
 
+def control_banner(server: ControlServer, show_secret: bool) -> str:
+    """How to use the control endpoint; the secret itself only where ``show_secret`` (a terminal, never a log)."""
+    if show_secret:
+        header = f"'Authorization: Bearer {server.secret}' (this run's secret, also in {server.secret_file}"
+    else:
+        header = f"'Authorization: Bearer SECRET' (SECRET: the contents of {server.secret_file}"
+    port = f" --port {server.port}" if server.port != DEFAULT_CONTROL_PORT else ""
+    return (
+        f"control endpoint for hotkey tools: POST {server.url}/ACTION with {header}, readable by you only), or run "
+        f"`avatar control ACTION{port}`; ACTION: {', '.join(ACTIONS)}; GET {server.url} for the state"
+    )
+
+
 class PersonInCharge:
     """Build before the peer runs (a broken profile fails here, clearly); ``start``/``stop`` around the run."""
 
     def __init__(
-        self, settings: LocalSettings, peer: LocalPeer, switch: SourceSwitch, sender: TranscriptSender
+        self,
+        settings: LocalSettings,
+        peer: LocalPeer,
+        switch: SourceSwitch,
+        sender: TranscriptSender,
+        show: Callable[[str], None] = print,
     ) -> None:
         self.settings = settings
+        self.show = show  # the terminal: where the control secret may appear (never the log)
         self.switch = switch
         self.profile_sender = ProfileSender(peer, Profile.open(settings.profile)) if settings.profile else None
         self.control = LiveControl(peer, switch)
@@ -50,7 +72,7 @@ class PersonInCharge:
             try:
                 await server.start()
                 self._started.append(server)
-                logger.info("control endpoint: http://127.0.0.1:%d/control", server.port)
+                self._show_control(server)
             except OSError as exc:
                 logger.warning("no control endpoint on port %d: %s", self.settings.control_port, exc)
         keys = KeyCommands(self.control)
@@ -66,6 +88,10 @@ class PersonInCharge:
                 self.switch.person_has_video = True
         else:
             logger.info("take-over keeps the avatar's idle picture on the camera (give --webcam N for yours)")
+
+    def _show_control(self, server: ControlServer) -> None:
+        logger.info("control endpoint: %s (secret in %s)", server.url, server.secret_file)
+        self.show(control_banner(server, show_secret=sys.stdout.isatty()))  # a redirected stdout is a log file
 
     def _start_source(self, source: MicPassthrough | WebcamSource, loop: asyncio.AbstractEventLoop, what: str) -> bool:
         try:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from media.settings import PeerSettings
 from peer_local.asr.whisper import WhisperSettings
+from peer_local.control_secret import DEFAULT_CONTROL_PORT
 from peer_local.turns import TurnSettings
 from signaling.settings import AvatarSettings
 
@@ -53,7 +54,9 @@ class InChargeSettings(AvatarSettings):
     ``avatar demo``)."""
 
     profile: str | None = None  # the person's profile (name or folder) synced to the avatar
-    control_port: int = Field(8766, ge=0, le=65535)  # 127.0.0.1 control endpoint for hotkey tools; 0: off
+    control_port: int = Field(
+        DEFAULT_CONTROL_PORT, ge=0, le=65535
+    )  # 127.0.0.1 control endpoint for hotkey tools; 0: off
     webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
     person_mic: str | None = None  # the real microphone heard on take-over: index or part of a name; None: default
     session_log: str | None = None  # JSONL path; default under the user data dir; "none": off

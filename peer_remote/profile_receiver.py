@@ -1,6 +1,6 @@
 """Remote side of profile sync: ask for what is not cached, receive it in checked chunks, prepare it once.
 
-Files are cached by SHA-256 under the cache dir. Limits: only the five profile file names, each below its size
+Files are cached by SHA-256 and name under the cache dir. Limits: only the five profile file names, each below its size
 limit, each with the right content type (WAV, UTF-8 text, PNG, MP4, TOML persona). A profile is applied (persona,
 reference voice, face) once per set of hashes; a reconnect with the same profile prepares nothing again.
 """
@@ -70,11 +70,12 @@ class ProfileCache:
         self.root = root
         (root / "files").mkdir(parents=True, exist_ok=True)
 
-    def path(self, sha: str) -> Path:
-        return self.root / "files" / sha
+    def path(self, entry: ProfileFile) -> Path:
+        """Keyed by content and name: content checked as one kind of file is never served as another."""
+        return self.root / "files" / f"{entry.sha256}-{entry.name}"
 
-    def has(self, sha: str) -> bool:
-        return self.path(sha).is_file()
+    def has(self, entry: ProfileFile) -> bool:
+        return self.path(entry).is_file()
 
 
 @dataclass
@@ -102,6 +103,9 @@ class ProfileReceiver:
         try:
             if len(set(names)) != len(names):
                 raise ProfileRejectedError("the offer names a file twice")
+            if len({f.sha256 for f in offer.files}) != len(offer.files):
+                # chunks are matched by hash: one content under two names would be checked as one kind only
+                raise ProfileRejectedError("the offer gives two files the same content")
             for entry in offer.files:
                 if entry.bytes > LIMITS[entry.name]:
                     raise ProfileRejectedError(
@@ -112,7 +116,7 @@ class ProfileReceiver:
             reply(ProfileStatus(state="rejected", detail=str(exc)))
             return
         self._offer = list(offer.files)
-        missing = [f for f in offer.files if not self.cache.has(f.sha256)]
+        missing = [f for f in offer.files if not self.cache.has(f)]
         self._incoming = {f.sha256: _Incoming(f) for f in missing}
         reply(ProfileRequest(sha256=[f.sha256 for f in missing]))
         logger.info("profile %s offered: %d files, %d to fetch", offer.profile, len(offer.files), len(missing))
@@ -147,9 +151,10 @@ class ProfileReceiver:
             self._incoming.pop(chunk.sha256, None)
             reply(ProfileStatus(state="rejected", detail=str(exc)))
             return
-        temporary = self.cache.path(chunk.sha256).with_suffix(".partial")
+        final = self.cache.path(incoming.entry)
+        temporary = final.with_name(final.name + ".partial")
         temporary.write_bytes(data)
-        os.replace(temporary, self.cache.path(chunk.sha256))
+        os.replace(temporary, final)
         del self._incoming[chunk.sha256]
         self.received_files += 1
         logger.info("received %s (%d bytes)", incoming.entry.name, len(data))
@@ -162,7 +167,7 @@ class ProfileReceiver:
             reply(ProfileStatus(state="ready", detail="already prepared"))
             return
         self.broadcast(ProfileStatus(state="preparing"))
-        files: dict[str, Path] = {str(f.name): self.cache.path(f.sha256) for f in self._offer}
+        files: dict[str, Path] = {str(f.name): self.cache.path(f) for f in self._offer}
         try:
             await self.apply(files)
         except Exception as exc:  # a face or voice that cannot be prepared must not take the avatar down

@@ -30,6 +30,8 @@ from signaling.client import SignalingClient
 from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLeft, Role
 
 logger = logging.getLogger(__name__)
+# what only the person's own laptop may send; viewers (the preview page) may type transcripts, nothing more
+LOCAL_ONLY = (Interrupt, Control, ProfileOffer, ProfileChunk)
 
 
 def build_producer(settings: RemoteSettings, clock: MediaClock) -> AVProducer:
@@ -198,6 +200,11 @@ class RemotePeer:
             logger.info("subscriber %s gone; %d left", session.peer_id, len(self.sessions))
 
     async def _on_message(self, session: SubscriberSession, message: DataMessage) -> None:
+        if isinstance(message, LOCAL_ONLY) and session.role is not Role.LOCAL:
+            # a viewer token (a browser preview) must not steer the clone: take over, mute, skip, replace its face
+            logger.warning("refused %s from %s (%s)", message.type, session.peer_id, session.role.value)
+            session.send(Error(code="not-allowed", message=f"only the local peer may send {message.type} messages"))
+            return
         if isinstance(message, Transcript):
             self.transcripts.append(message)
             self.transcript_arrived.set()

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from signaling.auth import RoomAuthenticator, request_token
+from signaling.auth import RefusalLog, RoomAuthenticator, request_token
 from signaling.messages import (
     ROOM_PATTERN,
     Bye,
@@ -33,6 +33,7 @@ from signaling.messages import (
 from signaling.metrics import SignalingMetrics
 from signaling.rooms import Peer, RoomRegistry, TokenBucket
 from signaling.settings import SignalingSettings
+from signaling.tokens import TokenError
 from signaling.turn import advertised_ice_servers
 
 logger = logging.getLogger(__name__)
@@ -55,9 +56,10 @@ class SignalingServer:
 
     def __init__(self, settings: SignalingSettings, token: str) -> None:
         self.settings = settings
-        self.auth = RoomAuthenticator(token, settings.shared_token_accepted)
+        self.auth = RoomAuthenticator(token, settings.shared_token_accepted, settings.token_leeway_s)
         self.registry = RoomRegistry(settings.max_viewers_per_room)
         self.metrics = SignalingMetrics()
+        self.refusal_log = RefusalLog(logger)
         self.started = time.monotonic()
         self.version = package_version()
         self._per_address: Counter[str] = Counter()
@@ -110,7 +112,7 @@ class SignalingServer:
 
     def _refuse_auth(self, address: str, reason: str) -> web.Response:
         self.metrics.auth_failures_total += 1
-        logger.warning("refused %s: %s", address, reason)
+        self.refusal_log.refused(address, reason)
         return web.json_response({"error": reason}, status=401)
 
     def _refuse(self, status: int, message: str) -> web.Response:
@@ -119,9 +121,11 @@ class SignalingServer:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         address = request.remote or "unknown"
-        presented = request_token(request)
-        if not presented:
-            return self._refuse_auth(address, "missing token")
+        # the token first: without a genuine one every request gets the same 401, whatever else it says
+        try:
+            claims = self.auth.authenticate(request_token(request))
+        except TokenError as exc:
+            return self._refuse_auth(address, str(exc))
         if self._shutting_down:
             return self._refuse(503, "server is shutting down")
         room_name = request.query.get("room", "")
@@ -131,7 +135,7 @@ class SignalingServer:
             role = Role(request.query.get("role", ""))
         except ValueError:
             return self._refuse(400, "role must be one of: remote, local, viewer")
-        refusal = self.auth.refusal(presented, room_name, role.value)
+        refusal = self.auth.scope_refusal(claims, room_name, role.value)
         if refusal is not None:
             return self._refuse_auth(address, refusal)
         if self._per_address[address] >= self.settings.max_connections_per_address:

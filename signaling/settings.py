@@ -13,6 +13,8 @@ from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from signaling.tokens import DEFAULT_LEEWAY_S
+
 _LAYERS: contextvars.ContextVar[tuple[Mapping[str, Any], Mapping[str, Any]]] = contextvars.ContextVar(
     "avatar_settings_layers", default=({}, {})
 )
@@ -120,6 +122,8 @@ class SignalingSettings(AvatarSettings):
     )  # advertised to peers: stun:HOST:PORT, turn:HOST:PORT?transport=udp
     turn_secret: SecretStr | None = None  # coturn's static-auth-secret: TURN credentials are derived per peer
     turn_ttl_s: int = Field(12 * 3600, ge=60)
+    # a signed token is still accepted this long after its expiry (and before its start): clock differences
+    token_leeway_s: float = Field(DEFAULT_LEEWAY_S, ge=0, le=300)
     # the plain shared secret as a token: None = only when bound to loopback; elsewhere peers present signed tokens
     accept_shared_token: bool | None = None
     static_dir: Path | None = None

@@ -1,27 +1,29 @@
 """Room-scoped, expiring tokens: compact JWTs signed with HMAC-SHA256 by the server's secret (``AVATAR_TOKEN``).
 
-The algorithm is pinned: a header that is not exactly HS256 (``none`` included) is refused before any
-signature work. Claims: ``room``, ``role``, ``exp``, ``nbf``, ``iat``, ``jti``. A token only admits its own
-room and role; peers that hold the secret mint a short-lived one per connection, so the secret itself never
-crosses the network.
+Signing and verification are PyJWT's, with the algorithm pinned: a header that is not exactly HS256 (``none``
+included) is refused before any signature work. Required claims: ``room``, ``role``, ``exp``, ``nbf``, ``iat``,
+``jti`` (the format the earlier hand-written implementation issued, so its tokens still verify). A token only
+admits its own room and role; peers that hold the secret mint a short-lived one per connection, so the secret
+itself never crosses the network. Clocks may differ by ``leeway_s`` (default 5 s): an expired token is accepted
+for that long after ``exp``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+
+import jwt
 
 MAX_TOKEN_CHARS = 2048
 ROLES = ("remote", "local", "viewer")
-HEADER = {"alg": "HS256", "typ": "JWT"}
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("exp", "nbf", "iat", "room", "role", "jti")
+DEFAULT_LEEWAY_S = 5.0  # how long after ``exp`` (and before ``nbf``/``iat``) a token is still accepted
+# three base64url segments without padding: one spelling per token (padding and stray characters make copies)
+_COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -55,26 +57,6 @@ def looks_signed(token: str) -> bool:
     return token.count(".") == 2
 
 
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
-        raise TokenError("malformed token")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise TokenError("malformed token") from exc
-    if _b64encode(raw) != text:  # non-canonical spellings (stray low bits) would make tokens malleable
-        raise TokenError("malformed token")
-    return raw
-
-
-def _sign(secret: str, signing_input: bytes) -> bytes:
-    return hmac.new(secret.encode("utf-8"), signing_input, hashlib.sha256).digest()
-
-
 def issue_token(
     secret: str, room: str, role: str, ttl_s: int, now: float | None = None, not_before: float | None = None
 ) -> str:
@@ -92,53 +74,56 @@ def issue_token(
         "exp": issued + int(ttl_s),
         "jti": secrets.token_urlsafe(9),
     }
-    header = _b64encode(json.dumps(HEADER, separators=(",", ":")).encode())
-    payload = _b64encode(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}".encode("ascii")
-    return f"{header}.{payload}.{_b64encode(_sign(secret, signing_input))}"
+    return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def _check_header(token: str) -> None:
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
         raise TokenError("malformed token") from exc
-    if not isinstance(value, dict):
-        raise TokenError("malformed token")
-    return value
-
-
-def verify_token(
-    secret: str, token: str, room: str, role: str, now: float | None = None, leeway_s: int = 30
-) -> RoomClaims:
-    """The token's claims if it admits ``role`` into ``room`` now; otherwise :class:`TokenError` saying why."""
-    if len(token) > MAX_TOKEN_CHARS or not looks_signed(token):
-        raise TokenError("malformed token")
-    header_b64, payload_b64, signature_b64 = token.split(".")
-    header = _json_object(_b64decode(header_b64))
-    if header.get("alg") != "HS256" or header.get("typ", "JWT") != "JWT" or "crit" in header:
+    if header.get("alg") != ALGORITHM or header.get("typ", "JWT") != "JWT" or "crit" in header or "b64" in header:
         raise TokenError("token algorithm not accepted (only HS256)")
-    expected = _sign(secret, f"{header_b64}.{payload_b64}".encode("ascii"))
-    if not hmac.compare_digest(expected, _b64decode(signature_b64)):
-        raise TokenError("wrong token signature")
-    claims = _json_object(_b64decode(payload_b64))
+
+
+def decode_token(secret: str, token: str, leeway_s: float = DEFAULT_LEEWAY_S) -> RoomClaims:
+    """The claims of a token signed with ``secret`` and valid now (any room, any role); else :class:`TokenError`."""
+    if len(token) > MAX_TOKEN_CHARS or not _COMPACT.match(token):
+        raise TokenError("malformed token")
+    _check_header(token)
+    options: jwt.types.Options = {"require": list(REQUIRED_CLAIMS), "verify_aud": False, "verify_iss": False}
     try:
-        parsed = RoomClaims(
-            room=str(claims["room"]),
-            role=str(claims["role"]),
-            expires_at=int(claims["exp"]),
-            not_before=int(claims.get("nbf", claims["iat"])),
-            token_id=str(claims.get("jti", "")),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise TokenError("token lacks room, role or expiry") from exc
-    current = time.time() if now is None else now
-    if current > parsed.expires_at + leeway_s:
-        raise TokenError("token expired")
-    if current + leeway_s < parsed.not_before:
-        raise TokenError("token not valid yet")
-    if parsed.room != room:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options=options, leeway=leeway_s)
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise TokenError("token not valid yet") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise TokenError("wrong token signature") from exc
+    except jwt.InvalidAlgorithmError as exc:
+        raise TokenError("token algorithm not accepted (only HS256)") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise TokenError(f"token lacks the {exc.claim} claim") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("malformed token") from exc
+    room, role, token_id = claims["room"], claims["role"], claims["jti"]
+    if not all(isinstance(value, str) and value for value in (room, role, token_id)):
+        raise TokenError("token room, role and jti must be non-empty strings")
+    return RoomClaims(
+        room=room, role=role, expires_at=int(claims["exp"]), not_before=int(claims["nbf"]), token_id=token_id
+    )
+
+
+def check_scope(claims: RoomClaims, room: str, role: str) -> None:
+    """:class:`TokenError` unless the token is for ``room`` and ``role``."""
+    if claims.room != room:
         raise TokenError("token is for another room")
-    if parsed.role != role:
-        raise TokenError(f"token is for the {parsed.role} role")
-    return parsed
+    if claims.role != role:
+        raise TokenError(f"token is for the {claims.role} role")
+
+
+def verify_token(secret: str, token: str, room: str, role: str, leeway_s: float = DEFAULT_LEEWAY_S) -> RoomClaims:
+    """The token's claims if it admits ``role`` into ``room`` now; otherwise :class:`TokenError` saying why."""
+    claims = decode_token(secret, token, leeway_s)
+    check_scope(claims, room, role)
+    return claims

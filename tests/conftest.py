@@ -48,7 +48,7 @@ def _no_device_thread_outlives_its_test() -> Iterator[None]:
 
 @pytest.fixture
 def token() -> str:
-    return secrets.token_urlsafe(16)
+    return secrets.token_urlsafe(32)  # 32 bytes: HS256 keys shorter than that draw PyJWT's InsecureKeyLengthWarning
 
 
 @pytest.fixture

@@ -245,3 +245,32 @@ async def test_random_udp_at_both_media_ports_mid_call_is_dropped_and_media_cont
         await sink.wait_until(lambda s: len(s.stamp_indices) >= before + 50, timeout_s=10)  # 2 s of video flows on
         assert local.session is session and session.pc.connectionState == "connected"
         assert await session.endpoint.ping(timeout_s=5) > 0
+
+
+async def test_a_viewer_cannot_take_over_mute_skip_or_replace_the_profile(
+    signaling: SignalingService, token: str, remote: RemotePeer
+) -> None:
+    """Regression: the remote obeyed control, interrupt and profile messages from any subscriber, so whoever held a
+    viewer token (a preview link) could un-pause the clone during a take-over or replace its persona and face."""
+    from media.protocol import Control, Error, Interrupt, ProfileChunk, ProfileFile, ProfileOffer
+
+    replies: asyncio.Queue[object] = asyncio.Queue()
+    viewer = local_peer(signaling, token, CollectingSink(), role=Role.VIEWER)
+    viewer.on_message = replies.put_nowait
+    attacks = [
+        Control(mode="person", muted=True),
+        Interrupt(reason="skip"),
+        ProfileOffer(profile="evil", files=[ProfileFile(name="persona.toml", sha256="a" * 64, bytes=10)]),
+        ProfileChunk(sha256="a" * 64, index=0, count=1, data=""),
+    ]
+    async with running(viewer.run):
+        async with asyncio.timeout(10):
+            session = await viewer.wait_session()
+            await session.channel_open.wait()
+        for message in attacks:
+            assert session.endpoint.send(message)
+        async with asyncio.timeout(10):
+            received = [await replies.get() for _ in attacks]
+    assert all(isinstance(r, Error) and r.code == "not-allowed" for r in received), received
+    assert not remote.control.clone_paused and remote.interrupts_received == 0
+    assert remote.profiles.received_files == 0 and remote.profiles.applied_key is None

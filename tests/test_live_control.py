@@ -132,15 +132,16 @@ def test_without_a_webcam_take_over_switches_the_sound_and_keeps_the_avatar_pict
 
 @pytest.mark.slow
 async def test_the_control_endpoint_mutes_and_skips_and_the_remote_hears_it(
-    signaling: SignalingService, token: str, remote: RemotePeer
+    signaling: SignalingService, token: str, remote: RemotePeer, tmp_path: Path
 ) -> None:
     local = LocalPeer(LocalSettings.load(peer_fields(signaling, token)), [CollectingSink()])
     control = LiveControl(local)
-    server = ControlServer(control, 0)
+    server = ControlServer(control, 0, secret_dir=tmp_path)
     await server.start()
     base = f"http://127.0.0.1:{server.port}/control"
     try:
-        async with running(local.run), aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {server.secret}"}  # what `avatar control` reads from the secret file
+        async with running(local.run), aiohttp.ClientSession(headers=headers) as http:
             async with asyncio.timeout(15):
                 session = await local.wait_session()
                 await session.channel_open.wait()

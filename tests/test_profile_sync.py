@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from media.protocol import DataMessage, ProfileChunk, ProfileFile, ProfileOffer, ProfileStatus
+from media.protocol import DataMessage, ProfileChunk, ProfileFile, ProfileOffer, ProfileRequest, ProfileStatus
 from peer_local.bench.speech import espeak
 from peer_local.profile.store import Profile
 from peer_local.profile.sync import ProfileSender
@@ -75,7 +75,7 @@ async def test_profile_syncs_once_is_prepared_once_and_is_not_sent_again(
         assert sender.chunks_sent > 10  # voice.wav is several 32 KiB chunks
         assert remote.profiles.received_files == 4 and remote.profiles.preparations == 1
         for entry in profile.files():
-            cached = tmp_path / "cache" / "files" / entry.sha256
+            cached = tmp_path / "cache" / "files" / f"{entry.sha256}-{entry.name}"
             assert hashlib.sha256(cached.read_bytes()).hexdigest() == entry.sha256
         assert remote.producer.face is not original_face  # type: ignore[attr-defined]
         assert remote.responder is not None and "Olena Testenko" in remote.responder.conversation.persona.text
@@ -138,7 +138,7 @@ async def test_unexpected_content_is_refused_and_not_cached(
     await rx.on_offer(ProfileOffer(profile="me", files=[item]), replies)
     await rx.on_chunk(ProfileChunk(sha256=item.sha256, index=0, count=1, data=base64.b64encode(data).decode()), replies)
     assert replies.last_status().state == "rejected" and reason in (replies.last_status().detail or "")
-    assert not (tmp_path / "cache" / "files" / item.sha256).exists() and not applied
+    assert not list((tmp_path / "cache" / "files").iterdir()) and not applied
 
 
 async def test_corrupted_or_out_of_order_chunks_are_refused(tmp_path: Path) -> None:
@@ -159,3 +159,22 @@ async def test_corrupted_or_out_of_order_chunks_are_refused(tmp_path: Path) -> N
     await rx.on_chunk(ProfileChunk(sha256=item.sha256, index=1, count=2, data=second), replies)
     assert "corrupted" in (replies.last_status().detail or "")
     shutil.rmtree(tmp_path / "cache")
+
+
+async def test_content_checked_as_one_kind_of_file_is_never_used_as_another(tmp_path: Path) -> None:
+    """Regression: chunks and the cache were keyed by hash alone, so a PNG offered as both face.png and voice.wav
+    (or cached as face.png, then offered as voice.wav) reached the voice unchecked."""
+    rx, replies, applied = await receiver(tmp_path)
+    png = b"\x89PNG\r\n\x1a\n" + b"x" * 100
+    face = entry("face.png", png)
+    as_voice = ProfileFile(name="voice.wav", sha256=face.sha256, bytes=face.bytes)
+    await rx.on_offer(ProfileOffer(profile="me", files=[as_voice, face]), replies)
+    assert replies.last_status().state == "rejected"
+    assert replies.last_status().detail == "the offer gives two files the same content"
+    await rx.on_offer(ProfileOffer(profile="me", files=[face]), replies)
+    await rx.on_chunk(ProfileChunk(sha256=face.sha256, index=0, count=1, data=base64.b64encode(png).decode()), replies)
+    assert replies.last_status().state == "ready" and list(applied[-1]) == ["face.png"]  # cached as face.png
+    await rx.on_offer(ProfileOffer(profile="me", files=[as_voice]), replies)
+    assert ProfileRequest(sha256=[face.sha256]) in replies.messages[-2:]  # asked for again, to be checked as a WAV
+    await rx.on_chunk(ProfileChunk(sha256=face.sha256, index=0, count=1, data=base64.b64encode(png).decode()), replies)
+    assert "voice.wav is not a WAV file" in (replies.last_status().detail or "") and len(applied) == 1

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import aiohttp
 import pytest
 
+from signaling.auth import RefusalLog
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
 
@@ -300,3 +302,63 @@ async def test_ice_servers_are_advertised_with_short_lived_turn_credentials(toke
     assert peer == welcome["peer_id"] and 590 <= int(expiry) - time.time() <= 600
     expected = base64.b64encode(hmac.new(b"s3cret", turn["username"].encode(), hashlib.sha1).digest()).decode()
     assert turn["credential"] == expected and "s3cret" not in json.dumps(welcome)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "room=r1", "role=local", "room=r1&role=local", "room=../x&role=admin", "room=&role="],
+    ids=["nothing", "room-only", "role-only", "valid-query", "bad-room-and-role", "empty-room-and-role"],
+)
+async def test_without_a_valid_token_every_ws_request_gets_the_same_401(
+    signaling: SignalingService, query: str
+) -> None:
+    """Regression: a wrong token without room or role got 400, telling the caller what the query must hold."""
+    answers = set()
+    for token_part in ("token=wrong", "token=a.b.c"):
+        status, _, body = await get(signaling, f"/ws?{token_part}&{query}")
+        answers.add((status, json.loads(body)["error"]))
+    assert answers == {(401, "missing or wrong token"), (401, "malformed token")}
+    status, _, body = await get(signaling, f"/ws?{query}", headers={"Authorization": "Bearer wrong"})
+    assert (status, json.loads(body)["error"]) == (401, "missing or wrong token")
+
+
+async def test_an_authenticated_request_learns_the_query_format(signaling: SignalingService, token: str) -> None:
+    status, _, body = await get(signaling, f"/ws?token={token}")
+    assert status == 400 and "room must be" in json.loads(body)["error"]
+
+
+async def test_the_token_is_checked_before_the_shutdown_notice(token: str) -> None:
+    settings = SignalingSettings.load({"host": "127.0.0.1", "port": 0})
+    async with SignalingService(settings, token) as service:
+        await service.server.shutdown()  # says bye to nobody; the server now refuses new peers
+        assert (await get(service, "/ws?room=r1&role=local&token=wrong"))[0] == 401
+        assert (await get(service, f"/ws?room=r1&role=local&token={token}"))[0] == 503
+
+
+async def test_a_flood_of_refused_requests_logs_one_line_per_address(
+    signaling: SignalingService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: every refused request logged a warning, so anyone could flood the box's log."""
+    caplog.set_level(logging.WARNING, logger="signaling.app")
+    for _ in range(50):
+        assert (await get(signaling, "/ws?room=r1&role=local&token=wrong"))[0] == 401
+    assert signaling.server.metrics.auth_failures_total == 50  # all counted...
+    assert [r.getMessage() for r in caplog.records if r.name == "signaling.app"] == [
+        "refused 127.0.0.1: missing or wrong token"
+    ]  # ...one logged
+
+
+def test_the_refusal_log_reports_what_it_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    log = RefusalLog(logging.getLogger("test.refusals"), interval_s=60, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.refusals"):
+        for second in range(0, 130):  # one refusal a second from one address, one from another
+            now[0] = float(second)
+            log.refused("10.0.0.1", "wrong token")
+        log.refused("10.0.0.2", "wrong token")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused 10.0.0.1: wrong token",
+        "refused 10.0.0.1: wrong token (59 more refused from there in the last 60 s)",
+        "refused 10.0.0.1: wrong token (59 more refused from there in the last 60 s)",
+        "refused 10.0.0.2: wrong token",
+    ]

@@ -4,20 +4,24 @@ other, a real coturn (Debian package) on the host between them, credentials deri
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aioice import stun
 
 from peer_remote.box.plan import coturn_config
 from signaling.messages import Role
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
+from signaling.turn import turn_credentials
 
 pytestmark = pytest.mark.slow
 
@@ -167,3 +171,64 @@ async def test_the_call_connects_through_the_relay_with_the_direct_path_blocked(
     assert "ALLOCATE processed, success" in await asyncio.to_thread(
         coturn.read_text
     )  # the media went through the relay
+
+
+async def turn_allocate(port: int, username: str, password: str, protocol: int) -> stun.Message:
+    """A TURN Allocate over TCP to 127.0.0.1:``port`` (long-term credentials), REQUESTED-TRANSPORT ``protocol``."""
+
+    async def transact(message: stun.Message) -> stun.Message:
+        writer.write(bytes(message))
+        await writer.drain()
+        head = await reader.readexactly(20)
+        return stun.parse_message(head + await reader.readexactly(int.from_bytes(head[2:4], "big")))
+
+    async with asyncio.timeout(10):
+        while True:  # coturn takes a moment to listen
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+    try:
+        async with asyncio.timeout(10):
+            attributes: dict[str, object] = {"REQUESTED-TRANSPORT": protocol << 24}
+            challenge = await transact(stun.Message(stun.Method.ALLOCATE, stun.Class.REQUEST, attributes=attributes))
+            realm, nonce = challenge.attributes["REALM"], challenge.attributes["NONCE"]
+            request = stun.Message(
+                stun.Method.ALLOCATE,
+                stun.Class.REQUEST,
+                attributes={**attributes, "USERNAME": username, "REALM": realm, "NONCE": nonce},
+            )
+            request.add_message_integrity(hashlib.md5(f"{username}:{realm}:{password}".encode()).digest())
+            return await transact(request)
+    finally:
+        writer.close()
+
+
+async def test_the_relay_refuses_tcp_allocations(tmp_path: Path) -> None:
+    """Regression: with TCP allocations (RFC 6062) any holder of TURN credentials, viewers included, could make
+    coturn open TCP connections from the box to any non-loopback address it reaches (tried: it connected)."""
+    binary = shutil.which("turnserver")
+    assert binary, "coturn is not installed (.ci/run installs it)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "turnserver.conf"
+    config.write_text(
+        coturn_config(
+            "relay-secret", tmp_path, ["127.0.0.1"], relay_ip="127.0.0.1", port=port, min_port=49300, max_port=49340
+        )
+    )
+    process = await asyncio.create_subprocess_exec(
+        binary, "-c", str(config), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        username, password = turn_credentials("relay-secret", "viewer-peer", 600)
+        udp = await turn_allocate(port, username, password, socket.IPPROTO_UDP)
+        assert udp.message_class is stun.Class.RESPONSE  # the credentials are good: WebRTC's UDP relay works
+        tcp = await turn_allocate(port, username, password, socket.IPPROTO_TCP)
+        assert tcp.message_class is stun.Class.ERROR and tcp.error_code == 442
+    finally:
+        process.terminate()
+        async with asyncio.timeout(10):
+            await process.wait()

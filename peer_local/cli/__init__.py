@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from peer_local.cli import (
     bench_command,
     box_command,
+    control_command,
     demo_command,
     deploy_command,
     devices_command,
@@ -28,6 +29,7 @@ COMMANDS = (
     signaling_command,
     remote_command,
     local_command,
+    control_command,
     transcribe_command,
     speak_commands,
     devices_command,

@@ -226,7 +226,9 @@ def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--control-port",
         type=int,
-        help="127.0.0.1 port of the control endpoint for hotkey tools (default 8766; 0: off)",
+        help="127.0.0.1 port of the control endpoint for hotkey tools (default 8766; 0: off). Every request "
+        "needs 'Authorization: Bearer SECRET', SECRET being this run's secret from the file named at start "
+        "(readable by you only; `avatar control ACTION` sends it for you)",
     )
     parser.add_argument("--webcam", type=int, help="real webcam index put on the virtual camera on take-over")
     parser.add_argument(

@@ -49,6 +49,13 @@ def register(subparsers: Any) -> None:
         "--turn-ttl", type=int, dest="turn_ttl_s", help="TURN credential lifetime in seconds (default 43200)"
     )
     parser.add_argument(
+        "--token-leeway",
+        type=float,
+        dest="token_leeway_s",
+        metavar="S",
+        help="seconds a signed token is still accepted after it expires (clock differences; default 5)",
+    )
+    parser.add_argument(
         "--accept-shared-token",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             "ice_servers",
             "turn_secret",
             "turn_ttl_s",
+            "token_leeway_s",
             "accept_shared_token",
         )
     }

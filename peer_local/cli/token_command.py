@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from signaling.messages import ROOM_PATTERN
-from signaling.tokens import ROLES, issue_token, parse_ttl
+from signaling.tokens import DEFAULT_LEEWAY_S, ROLES, issue_token, parse_ttl
 
 
 def register(subparsers: Any) -> None:
@@ -16,11 +16,18 @@ def register(subparsers: Any) -> None:
         "token",
         help="issue a signed token for one room and role (secret: AVATAR_TOKEN, as the server's)",
         description="Print a token (HS256 JWT) that admits ROLE into ROOM until it expires. Peers holding the "
-        "secret mint their own; this is for handing a viewer or a laptop access without the secret.",
+        "secret mint their own; this is for handing a viewer or a laptop access without the secret. The server "
+        f"accepts a token up to its --token-leeway (default {DEFAULT_LEEWAY_S:g} s) after it expires, for clock "
+        "differences. Tokens cannot be revoked: only a new secret ends them early.",
     )
     parser.add_argument("--room", required=True, help="the room the token admits to")
     parser.add_argument("--role", required=True, choices=ROLES, help="the role it admits as")
-    parser.add_argument("--ttl", default="12h", help="lifetime: seconds or a number with s/m/h/d (default 12h)")
+    parser.add_argument(
+        "--ttl",
+        default="12h",
+        help="lifetime: seconds or a number with s/m/h/d (default 12h; the server adds its leeway, default "
+        f"{DEFAULT_LEEWAY_S:g} s)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -97,6 +97,9 @@ def coturn_config(
         "no-dtls",
         "no-cli",
         "no-multicast-peers",
+        # WebRTC relays UDP only; TCP allocations (RFC 6062) would let any holder of credentials (every viewer)
+        # open TCP connections from the box to whatever it can reach that is not loopback (coturn's default deny)
+        "no-tcp-relay",
         "verbose",  # one line per allocation: shows in turn.log whether calls go through the relay
         "simple-log",
         f"log-file={state_dir / 'turn.log'}",
