@@ -79,6 +79,14 @@ def test_the_locked_environment_is_vllm_0_11_0_with_transformers_4(parsed: dict[
     assert parsed["transformers"].startswith("4.")  # 5.x breaks vLLM 0.11's tokenizer and Gemma 2 code
 
 
+def test_vllm_loads_a_gemma2_config_and_tokenizer_in_the_locked_environment(parsed: dict[str, Any]) -> None:
+    """Regression (issue 16, defect 2): with transformers 5 both loaders fail (AttributeError) at start-up."""
+    files = parsed["gemma2_files"]
+    assert files["ok"], files.get("error")
+    assert files["model_type"] == "gemma2" and files["rope_theta"] == 10000.0
+    assert {"<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"} <= set(files["special_tokens"])
+
+
 def test_the_box_vllm_command_line_parses_with_vllm_s_own_parser(box_argv: list[str], parsed: dict[str, Any]) -> None:
     settings = BoxSettings.load({"token": "t"})
     box = parsed["results"][0]

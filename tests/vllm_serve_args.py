@@ -2,7 +2,8 @@
 (container/vllm), not by the project's, and imports nothing of ours.
 
 Usage: PYTHON vllm_serve_args.py RESULT.json < argvs.json (a JSON list of argument lists, each starting with
-"serve"). Writes one result per list: {"ok": true, "engine": {...}} or {"ok": false, "error": "..."}.
+"serve"). Writes one result per list: {"ok": true, "engine": {...}} or {"ok": false, "error": "..."}, and what
+vLLM's own loaders make of a tiny Gemma 2 checkpoint's config and tokenizer (the code paths transformers 5 breaks).
 No GPU is needed: only the platform's device type is consulted while the parser is built.
 """
 
@@ -13,6 +14,8 @@ import contextlib
 import io
 import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import vllm.platforms
@@ -33,8 +36,11 @@ class CudaPlatformStandIn(Platform):
 vllm.platforms._current_platform = CudaPlatformStandIn()  # what vllm.platforms.__getattr__ would resolve and cache
 
 import transformers  # noqa: E402
+from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 from vllm.engine.arg_utils import AsyncEngineArgs  # noqa: E402
 from vllm.entrypoints.cli.serve import ServeSubcommand  # noqa: E402
+from vllm.transformers_utils.config import get_config  # noqa: E402
+from vllm.transformers_utils.tokenizer import get_tokenizer  # noqa: E402
 from vllm.utils import FlexibleArgumentParser  # noqa: E402
 
 ENGINE_FIELDS = (
@@ -77,12 +83,43 @@ def parse(argv: list[str]) -> dict[str, Any]:
     }
 
 
+def load_gemma2_files() -> dict[str, Any]:
+    """A tiny Gemma 2 checkpoint's config and tokenizer (no weights), read by vLLM's loaders as on the box:
+    get_tokenizer wraps it in get_cached_tokenizer (reads all_special_tokens_extended) and gemma2.py reads
+    config.rope_theta; both are gone in transformers 5."""
+    with tempfile.TemporaryDirectory() as directory:
+        model = Path(directory)
+        transformers.Gemma2Config(
+            vocab_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=1, head_dim=8,
+        ).save_pretrained(model)  # fmt: skip
+        vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<start_of_turn>": 4, "<end_of_turn>": 5}
+        words = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+        words.pre_tokenizer = pre_tokenizers.Whitespace()
+        transformers.PreTrainedTokenizerFast(
+            tokenizer_object=words, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+            additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
+        ).save_pretrained(model)  # fmt: skip
+        try:
+            config = get_config(model, trust_remote_code=False)
+            tokenizer = get_tokenizer(model)
+            return {
+                "ok": True,
+                "model_type": config.model_type,
+                "rope_theta": config.rope_theta,  # as vllm/model_executor/models/gemma2.py reads it
+                "special_tokens": tokenizer.all_special_tokens_extended,
+            }
+        except Exception as exc:  # the box would crash here at start-up
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def main() -> None:
     argvs = json.load(sys.stdin)
     results = {
         "vllm": vllm.__version__,
         "transformers": transformers.__version__,
         "results": [parse(argv) for argv in argvs],
+        "gemma2_files": load_gemma2_files(),
     }
     with open(sys.argv[1], "w", encoding="utf-8") as out:
         json.dump(results, out, default=str)
