@@ -20,10 +20,14 @@ from media.clock import MediaClock
 from media.protocol import DataMessage, Transcript, Turn
 from media.stream import AVStream
 from peer_remote.avatar_producer import AvatarProducer
+from peer_remote.backends import build_llm, build_persona
+from peer_remote.box.plan import remote_spec
+from peer_remote.box.settings import BoxSettings
 from peer_remote.conversation import Conversation, PersonaPrompt
 from peer_remote.face.portrait import PortraitAnimator
 from peer_remote.llm.base import ChatMessage, LlmError
 from peer_remote.responder import Responder
+from peer_remote.settings import SpeakingSettings
 
 # `chat_template` of google/gemma-2-9b-it's tokenizer_config.json (Gemma 1 and 2 ship the same one), as quoted
 # by llama.cpp's tests/test-chat-template.cpp; MamayLM-Gemma-2-9B-IT inherits it.
@@ -54,6 +58,19 @@ def test_the_template_refuses_two_user_turns_and_a_system_turn() -> None:
         render_gemma2([ChatMessage("user", "Hi"), ChatMessage("user", "Hello?")])
     with pytest.raises(jinja2.TemplateError, match="System role not supported"):
         render_gemma2([ChatMessage("system", "You are Alex."), ChatMessage("user", "Hi")])
+
+
+def test_the_box_s_openai_backend_sends_gemma_no_system_turn() -> None:
+    """The box runs `avatar remote --llm openai --llm-model <MamayLM>`: the persona is folded into the first user
+    turn, since Gemma 2's template refuses a system role."""
+    box = BoxSettings.load({"token": "t"})
+    argv = remote_spec(box, "http://127.0.0.1:8765", "t").argv
+    flags = dict(zip(argv, argv[1:], strict=False))
+    settings = SpeakingSettings(llm="openai", llm_url=flags["--llm-url"], llm_model=flags["--llm-model"])
+    persona = build_persona(settings, build_llm(settings).name)
+    conversation = Conversation(persona, len)
+    conversation.add_user("Hi")
+    assert render_gemma2(conversation.messages()).startswith(f"<bos><start_of_turn>user\n{persona.text}\n\nHi")
 
 
 @pytest.mark.parametrize("reply", ["", "   "], ids=["failed turn", "empty reply"])
