@@ -22,10 +22,17 @@ import pytest
 
 from peer_local.cli import main as avatar_main
 from peer_remote.box.model_fetch import FISH_SPEECH_FILES, MUSETALK_FILES, fetch_models, missing_files
-from peer_remote.box.plan import advertised_turn_urls, coturn_spec, fish_spec, remote_spec, vllm_spec
+from peer_remote.box.plan import (
+    advertised_turn_urls,
+    coturn_spec,
+    fish_spec,
+    remote_spec,
+    sidecar_specs,
+    vllm_spec,
+)
 from peer_remote.box.runner import Box
 from peer_remote.box.settings import BoxSettings
-from peer_remote.box.sidecar import Sidecar, SidecarError, SidecarSpec
+from peer_remote.box.sidecar import Sidecar, SidecarError, SidecarGroup, SidecarSpec
 from peer_remote.face.musetalk_models import check_models_dir
 
 STAND_IN = Path(__file__).with_name("sidecar_stand_in.py")
@@ -37,7 +44,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stand_in_spec(name: str = "vllm", timeout_s: float = 30.0, backoff_s: float = 0.5) -> SidecarSpec:
+def stand_in_spec(
+    name: str = "vllm",
+    timeout_s: float = 30.0,
+    backoff_s: float = 0.5,
+    env: dict[str, str] | None = None,
+    starts_after: tuple[str, ...] = (),
+) -> SidecarSpec:
     port = free_port()
     return SidecarSpec(
         name=name,
@@ -45,6 +58,8 @@ def stand_in_spec(name: str = "vllm", timeout_s: float = 30.0, backoff_s: float 
         health_url=f"http://127.0.0.1:{port}/health",
         health_timeout_s=timeout_s,
         restart_backoff_s=backoff_s,
+        env=env or {},
+        starts_after=starts_after,
     )
 
 
@@ -57,6 +72,7 @@ def test_vllm_and_fish_command_lines_follow_the_settings(tmp_path: Path) -> None
     assert vllm.argv[:3] == ("vllm", "serve", "INSAIT-Institute/MamayLM-Gemma-2-9B-IT-v0.1")
     assert "--max-model-len 4096" in argv and "--gpu-memory-utilization 0.40" in argv
     assert "--quantization bitsandbytes" in argv and "--host 127.0.0.1" in argv
+    assert "--kv-cache-memory-bytes 2147483648" in argv  # a fixed KV budget (issue 16, defect 6)
     assert vllm.health_url == "http://127.0.0.1:8000/health"
     assert vllm.env["HF_HOME"] == str(tmp_path / "huggingface")
 
@@ -66,6 +82,8 @@ def test_vllm_and_fish_command_lines_follow_the_settings(tmp_path: Path) -> None
     assert "/models/fish-speech-1.5/firefly-gan-vq-fsq-8x1024-21hz-generator.pth" in fish.argv
     assert fish.health_url == "http://127.0.0.1:8081/v1/health" and fish.cwd == "/opt/fish-speech"
     assert fish.health_method == "POST"  # fish-speech v1.5.0 registers /v1/health for POST only
+    planned = {spec.name: spec for spec in sidecar_specs(settings, "turn-secret")}
+    assert planned["fish-speech"].starts_after == ("vllm",) and planned["vllm"].starts_after == ()
 
     remote = remote_spec(settings, "http://127.0.0.1:8765", "secret-token")
     assert "secret-token" not in remote.argv  # the token travels in the environment, not in `ps`
@@ -175,6 +193,19 @@ async def test_the_fish_speech_sidecar_gets_healthy_on_its_post_only_health_rout
         await sidecar.stop()
 
 
+async def test_a_sidecar_whose_prerequisite_fails_is_never_started() -> None:
+    group = SidecarGroup(
+        [
+            stand_in_spec("vllm", timeout_s=1.5, env={"STANDIN_NEVER_READY": "1"}),
+            stand_in_spec("fish-speech", starts_after=("vllm",)),
+        ]
+    )
+    with pytest.raises(SidecarError, match="vllm not healthy"):
+        await asyncio.wait_for(group.start(progress_every_s=0.5), 20)
+    fish = group["fish-speech"]
+    assert fish.pid is None and fish.state == "stopped"
+
+
 @pytest.fixture
 def stand_in_box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BoxSettings]:
     """Box settings whose vLLM and Fish Speech command lines start STAND-INs; coturn is real."""
@@ -271,6 +302,21 @@ async def test_box_starts_everything_reports_on_healthz_and_restarts_a_crashed_s
         await asyncio.wait_for(run, 30)
     assert all(s.state == "stopped" for s in box.sidecars.sidecars)
     assert box.remote is not None and box.remote.state == "stopped"
+
+
+@pytest.mark.slow
+async def test_fish_speech_starts_only_once_vllm_is_healthy(stand_in_box: BoxSettings) -> None:
+    """Regression (issue 16, defect 6): vLLM loads alone, so Fish Speech's memory cannot shrink its KV cache."""
+    box = Box(stand_in_box)
+    vllm, fish = box.sidecars["vllm"], box.sidecars["fish-speech"]
+    fish_changes: list[tuple[str, str, bool]] = []
+    fish.on_change = lambda sidecar: fish_changes.append((sidecar.state, vllm.state, vllm.healthy.is_set()))
+    try:
+        await asyncio.wait_for(box.sidecars.start(progress_every_s=0.2), 60)
+    finally:
+        await box.sidecars.stop()
+    assert fish_changes[0] == ("starting", "running", True)
+    assert ("running", "running", True) in fish_changes
 
 
 def test_fetch_models_writes_the_musetalk_layout_once(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ BOX_FIELDS = (
     "llm_quantization",
     "llm_max_model_len",
     "llm_gpu_memory_utilization",
+    "llm_kv_cache_bytes",
     "health_timeout_s",
     "public_ip",
 )
@@ -60,6 +61,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--llm-max-model-len", type=int, help="vLLM --max-model-len (default 4096)")
     parser.add_argument(
         "--llm-gpu-memory-utilization", type=float, help="vLLM's share of the GPU's memory (default 0.42)"
+    )
+    parser.add_argument(
+        "--llm-kv-cache-bytes", type=int, help="vLLM --kv-cache-memory-bytes (default 2 GiB: 2147483648)"
     )
     parser.add_argument(
         "--health-timeout", type=float, dest="health_timeout_s", help="seconds each sidecar may take to load"

@@ -38,7 +38,7 @@ class OfferFilter:
     min_inet_up_mbps: float = 100
     min_disk_gb: float = 80
     max_dollars_per_hour: float = 1.0
-    min_cuda: float = 12.8  # the driver must run vLLM 0.11's torch 2.8 (CUDA 12.8 build)
+    min_cuda: float = 12.8  # every torch on the box is a CUDA 12.8 build (docs/deploy.md, the driver floor)
 
     def query(self) -> str:
         return " ".join(

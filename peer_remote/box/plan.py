@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import shlex
 import sys
@@ -29,6 +30,8 @@ def vllm_spec(settings: BoxSettings) -> SidecarSpec:
         str(settings.llm_max_model_len),
         "--gpu-memory-utilization",
         f"{settings.llm_gpu_memory_utilization:.2f}",
+        "--kv-cache-memory-bytes",  # a fixed KV budget: not sized from memory other sidecars take meanwhile
+        str(settings.llm_kv_cache_bytes),
         "--max-num-seqs",
         "4",  # one conversation: a small batch keeps the KV cache and CUDA graphs small
     ]
@@ -199,5 +202,8 @@ def sidecar_specs(settings: BoxSettings, turn_secret: str) -> list[SidecarSpec]:
     if settings.vllm:
         specs.append(vllm_spec(settings))
     if settings.fish:
-        specs.append(fish_spec(settings))
+        fish = fish_spec(settings)
+        if settings.vllm:  # vLLM loads alone on the card first (docs/deploy.md, the VRAM plan)
+            fish = dataclasses.replace(fish, starts_after=("vllm",))
+        specs.append(fish)
     return specs

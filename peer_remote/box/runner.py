@@ -1,7 +1,8 @@
 """``avatar box``: the container's entrypoint.
 
 Order: fetch missing model files, start signaling (its /healthz reports every component from the first second),
-start coturn, vLLM and Fish Speech together and wait for their health endpoints, then start ``avatar remote``.
+start coturn and vLLM and wait for vLLM's health, then Fish Speech and wait for its health, then ``avatar remote``
+(MuseTalk): vLLM loads alone on the card, so nothing else allocates while it loads its weights and KV cache.
 A crashed sidecar is restarted with a backoff and shows as ``degraded`` with its restart count on /healthz.
 """
 

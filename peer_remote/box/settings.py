@@ -31,7 +31,11 @@ class BoxSettings(SignalingSettings):
     llm_model: str = DEFAULT_LLM
     llm_quantization: str | None = "bitsandbytes"  # 4-bit in-flight; None for a pre-quantized checkpoint
     llm_max_model_len: int = Field(4096, ge=512)
+    # vLLM's start-up check wants this share of the card free; with a KV budget it sizes nothing else from it
     llm_gpu_memory_utilization: float = Field(0.42, gt=0.05, le=0.95)
+    # the KV cache vLLM reserves (--kv-cache-memory-bytes) instead of measuring what is free beside the other
+    # sidecars: 2 GiB holds 6,241 tokens of Gemma 2 9B (336 KiB each), one 4096-token conversation and slack
+    llm_kv_cache_bytes: int = Field(2 * 1024**3, ge=64 * 1024**2)
     vllm_port: int = Field(8000, ge=1, le=65535)
     vllm_extra_args: list[str] = Field(default_factory=list)
     # Fish Speech 1.5 API server (its own virtual environment)

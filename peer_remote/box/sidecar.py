@@ -24,7 +24,8 @@ class SidecarError(RuntimeError):
 @dataclass(frozen=True)
 class SidecarSpec:
     """How to run one sidecar; ``health_url`` None means "running is healthy" (coturn). ``health_method`` is the
-    HTTP method the health endpoint answers (Fish Speech v1.5.0's is POST only)."""
+    HTTP method the health endpoint answers (Fish Speech v1.5.0's is POST only). ``starts_after`` names sidecars of
+    the same group that must be healthy before this one is started."""
 
     name: str
     argv: tuple[str, ...]
@@ -35,6 +36,7 @@ class SidecarSpec:
     health_timeout_s: float = 900.0
     restart_backoff_s: float = 2.0
     max_restarts: int = 20
+    starts_after: tuple[str, ...] = ()
 
 
 class Sidecar:
@@ -222,7 +224,8 @@ class Sidecar:
 
 
 class SidecarGroup:
-    """Sidecars started in order and stopped in reverse; ``status()`` for /healthz."""
+    """Sidecars started together, each after the ones it ``starts_after``, and stopped in reverse; ``status()`` for
+    /healthz."""
 
     def __init__(self, specs: list[SidecarSpec]) -> None:
         self.sidecars = [Sidecar(spec) for spec in specs]
@@ -241,10 +244,20 @@ class SidecarGroup:
         return all(sidecar.state == "running" for sidecar in self.sidecars)
 
     async def start(self, progress_every_s: float = 10.0) -> None:
-        """Start every sidecar concurrently (they load models in parallel); raise if any fails."""
-        results = await asyncio.gather(
-            *(sidecar.start(progress_every_s) for sidecar in self.sidecars), return_exceptions=True
-        )
+        """Start every sidecar once those it ``starts_after`` are healthy (the rest load in parallel); raise the
+        first failure, after stopping them all. A sidecar whose prerequisite failed is never started."""
+        started: dict[str, asyncio.Task[None]] = {}
+
+        async def start_in_turn(sidecar: Sidecar) -> None:
+            for name in sidecar.spec.starts_after:
+                if name not in started:
+                    raise SidecarError(f"{sidecar.spec.name} starts after {name}, which is not in the group")
+                await started[name]  # raises that sidecar's failure: this one is not started
+            await sidecar.start(progress_every_s)
+
+        for sidecar in self.sidecars:
+            started[sidecar.spec.name] = asyncio.create_task(start_in_turn(sidecar), name=f"start-{sidecar.spec.name}")
+        results = await asyncio.gather(*started.values(), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             await self.stop()
