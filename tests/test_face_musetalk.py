@@ -11,8 +11,11 @@ import torch
 
 from media.frames import FrameSlot
 from peer_remote.face.base import FaceError
-from peer_remote.face.musetalk import MuseTalkAnimator, frame_windows
-from peer_remote.face.musetalk_models import load_models, write_tiny_models
+from peer_remote.face.musetalk import MuseTalkAnimator, frame_windows, sinusoidal_positions
+from peer_remote.face.musetalk_crop import landmark_crop_box
+from peer_remote.face.musetalk_models import load_models
+from peer_remote.face.musetalk_random_weights import write_tiny_models
+from tests.test_musetalk_crop import hand_made_face
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +58,30 @@ def test_audio_tokens_follow_the_audio_one_window_per_frame(animator: MuseTalkAn
     assert animator._features[0].shape == (10 * layers, 384) and animator._features[0].dtype == np.float32
 
 
-def test_frame_windows_centre_on_each_frame_and_clamp_at_the_edges() -> None:
-    hidden = np.arange(100, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), dtype=np.float32)
-    windows = frame_windows(hidden, frames=50, fps=25)
-    assert windows.shape == (50, 20, 3)
-    assert windows[10, ::2, 0].tolist() == list(range(16, 26))  # frame 10 = feature 20, from -4 to +5
-    assert windows[0, ::2, 0].min() == 0 and windows[49, ::2, 0].max() == 99
+def test_frame_windows_are_cut_to_the_clause_and_zero_padded_at_both_ends() -> None:
+    """Upstream audio_processor.get_whisper_chunk: 0.5 s -> 12 frames from the first 25 positions (of the
+    encoder's 1500 for its 30 s window), 4 zero positions before and 12 after, frame i from position 2i - 4."""
+    hidden = (np.arange(1500, dtype=np.float32) + 1)[:, None, None] * np.ones((1, 2, 3), dtype=np.float32)
+    windows = frame_windows(hidden, samples=8_000, fps=25)
+    assert windows.shape == (12, 20, 3)  # floor(0.5 * 25) frames of 10 positions x 2 layers
+    first = windows[0, ::2, 0].tolist()
+    assert first == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6]  # zeros, not copies of position 0
+    assert windows[5, ::2, 0].tolist() == list(range(7, 17))  # frame 5 = position 10, from -4 to +5
+    last = windows[11, ::2, 0].tolist()
+    assert last == [19, 20, 21, 22, 23, 24, 25, 0, 0, 0]  # positions 25.. (the padding's states) never used
+    assert windows.max() == 25
+
+
+def test_a_clauses_audio_tokens_start_and_end_with_silence_as_upstream_pads_them(animator: MuseTalkAnimator) -> None:
+    animator.observe_speech(SPEECH[:48_000])  # 1 s: 25 frames
+    layers = animator.models.whisper_encoder.config.encoder_layers + 1  # type: ignore[union-attr]
+    positions = sinusoidal_positions(10 * layers, 384)
+    first, last = animator._features[0], animator._features[-1]
+    assert np.allclose(first[: 4 * layers], positions[: 4 * layers])  # 4 zero positions (+ position code)
+    assert not np.allclose(first[4 * layers :], positions[4 * layers :])
+    # the last frame (24) reads positions 44..53 of 50: the last 4 are zeros
+    assert np.allclose(last[6 * layers :], positions[6 * layers :])
+    assert not np.allclose(last[5 * layers : 6 * layers], positions[5 * layers : 6 * layers])
 
 
 def test_only_the_lower_face_changes(animator: MuseTalkAnimator) -> None:
@@ -99,6 +120,32 @@ def test_preparation_cache_is_reused(models_dir: Path, tmp_path: Path) -> None:
     second.prepare()
     assert not first.prepared_from_cache and second.prepared_from_cache
     assert torch.equal(first._latents, second._latents) and first._box == second._box
+    assert first.crop_source == second.crop_source == "haar"  # no DWPose file in the tiny layout
+
+
+def test_the_crop_comes_from_the_landmarks_when_a_landmark_model_is_there(models_dir: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, ...]] = []
+
+    def landmarks(image: np.ndarray) -> np.ndarray:
+        seen.append(image.shape)
+        return hand_made_face(left=180, right=330, nose_y=260, chin_y=400)
+
+    face = MuseTalkAnimator(models_dir, device="cpu", cache_dir=tmp_path)
+    face.face_landmarks = landmarks
+    face.prepare()
+    assert seen == [(512, 512, 3)]  # run on the prepared portrait, as upstream runs DWPose on the frame
+    assert face.crop_source == "landmarks"
+    assert face._box == landmark_crop_box(hand_made_face(left=180, right=330, nose_y=260, chin_y=400), 512, 512)
+    assert face._box == (180, 120, 330, 410)  # not square: 150 x 290, squashed to 256x256 like upstream's crops
+    assert face._mask is not None and face._mask.shape == (290, 150, 1)
+    face.observe_speech(SPEECH[:3_840])
+    frames = face.render_batch(np.stack(list(face._features)))
+    changed = np.any(frames[0] != face._base, axis=2)
+    changed[120:410, 180:330] = False
+    assert not changed.any()  # the generated face goes back into the same non-square box only
+    haar = MuseTalkAnimator(models_dir, device="cpu", cache_dir=tmp_path)
+    haar.prepare()  # same photo, no landmark model: its own cache entry, not the landmark crop
+    assert not haar.prepared_from_cache and haar.crop_source == "haar" and haar._box != face._box
 
 
 def test_missing_models_are_a_clear_error(tmp_path: Path) -> None:
