@@ -50,6 +50,7 @@ FEATURES_PER_SECOND = 50  # whisper-tiny encoder positions per second (audio_pro
 PADDING_LEFT, PADDING_RIGHT = 2, 2  # frames of context each side (realtime_inference: audio_padding_length_*)
 WINDOW = 2 * (PADDING_LEFT + PADDING_RIGHT + 1)  # audio_processor: audio_feature_length_per_frame = 10
 PREPARE_VERSION = 2
+BATCH_SIZE = 8  # frames per UNet call on the box (benchmarks/gpu_check.py measures this size)
 
 
 def sinusoidal_positions(length: int, dim: int) -> np.ndarray:
@@ -109,7 +110,7 @@ class MuseTalkAnimator:
         height: int = 512,
         device: str = "cuda",
         cache_dir: Path | None = None,
-        batch_size: int = 8,
+        batch_size: int = BATCH_SIZE,
         fps: int = 25,
     ) -> None:
         self.models_dir = models_dir
