@@ -49,13 +49,35 @@ def test_models_load_from_the_real_layout_with_the_right_shapes_and_dtypes(model
 
 def test_audio_tokens_follow_the_audio_one_window_per_frame(animator: MuseTalkAnimator) -> None:
     animator.observe_speech(SPEECH[:48_000])
-    assert len(animator._features) == 25  # 1 s at 25 fps
+    assert len(animator._features) == 23  # 1 s at 25 fps; the last 2 frames' windows reach past the audio so far
     animator.observe_speech(SPEECH[48_000:49_000])  # less than a frame: carried over
-    assert len(animator._features) == 25
+    assert len(animator._features) == 23
     animator.observe_speech(SPEECH[49_000:])
+    assert len(animator._features) == 35
+    animator.end_speech()  # no more audio: the last frames are computed with zeros after the end
     assert len(animator._features) == 37  # 1.5 s -> 37 whole frames
     layers = animator.models.whisper_encoder.config.encoder_layers + 1  # type: ignore[union-attr]
     assert animator._features[0].shape == (10 * layers, 384) and animator._features[0].dtype == np.float32
+
+
+def zero_positions(tokens: np.ndarray, layers: int) -> list[int]:
+    """Which of a frame's 10 window positions are upstream's zero padding (all layers equal to the position code)."""
+    code = sinusoidal_positions(10 * layers, 384).reshape(10, layers, 384)
+    return [i for i in range(10) if np.allclose(tokens.reshape(10, layers, 384)[i], code[i], atol=1e-6)]
+
+
+def test_speech_fed_a_tts_block_at_a_time_is_padded_only_at_the_ends_of_the_run(
+    animator: MuseTalkAnimator,
+) -> None:
+    for start in range(0, 48_000, 4_410):  # 100 ms Fish Speech blocks (44.1 kHz reads), cut anywhere
+        animator.observe_speech(SPEECH[start : start + 4_410])
+    animator.end_speech()
+    layers = animator.models.whisper_encoder.config.encoder_layers + 1  # type: ignore[union-attr]
+    features = list(animator._features)
+    assert len(features) == 25
+    padded = {i: zero_positions(f, layers) for i, f in enumerate(features) if zero_positions(f, layers)}
+    # zeros only before the first frames and after the last ones, never at a block's edges mid-run
+    assert padded == {0: [0, 1, 2, 3], 1: [0, 1], 23: [8, 9], 24: [6, 7, 8, 9]}
 
 
 def test_frame_windows_are_cut_to_the_clause_and_zero_padded_at_both_ends() -> None:
@@ -74,6 +96,7 @@ def test_frame_windows_are_cut_to_the_clause_and_zero_padded_at_both_ends() -> N
 
 def test_a_clauses_audio_tokens_start_and_end_with_silence_as_upstream_pads_them(animator: MuseTalkAnimator) -> None:
     animator.observe_speech(SPEECH[:48_000])  # 1 s: 25 frames
+    animator.end_speech()
     layers = animator.models.whisper_encoder.config.encoder_layers + 1  # type: ignore[union-attr]
     positions = sinusoidal_positions(10 * layers, 384)
     first, last = animator._features[0], animator._features[-1]
@@ -86,6 +109,7 @@ def test_a_clauses_audio_tokens_start_and_end_with_silence_as_upstream_pads_them
 
 def test_only_the_lower_face_changes(animator: MuseTalkAnimator) -> None:
     animator.observe_speech(SPEECH[:9_600])
+    animator.end_speech()
     frames = animator.render_batch(np.stack(list(animator._features)))
     assert len(frames) == 5 and frames[0].shape == (512, 512, 3) and frames[0].dtype == np.uint8
     base = animator._base
@@ -139,6 +163,7 @@ def test_the_crop_comes_from_the_landmarks_when_a_landmark_model_is_there(models
     assert face._box == (180, 120, 330, 410)  # not square: 150 x 290, squashed to 256x256 like upstream's crops
     assert face._mask is not None and face._mask.shape == (290, 150, 1)
     face.observe_speech(SPEECH[:3_840])
+    face.end_speech()
     frames = face.render_batch(np.stack(list(face._features)))
     changed = np.any(frames[0] != face._base, axis=2)
     changed[120:410, 180:330] = False

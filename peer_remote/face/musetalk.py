@@ -49,6 +49,8 @@ WHISPER_SEGMENT = 30 * WHISPER_RATE  # audio_processor.get_audio_feature: 30 s s
 FEATURES_PER_SECOND = 50  # whisper-tiny encoder positions per second (audio_processor: audio_fps = 50)
 PADDING_LEFT, PADDING_RIGHT = 2, 2  # frames of context each side (realtime_inference: audio_padding_length_*)
 WINDOW = 2 * (PADDING_LEFT + PADDING_RIGHT + 1)  # audio_processor: audio_feature_length_per_frame = 10
+LOOKAHEAD_FRAMES = 2  # a frame's window reaches 5 positions (2 frames and a half) past its own start
+CONTEXT_S = 10  # audio kept before the next frame to compute, as the encoder's left context
 PREPARE_VERSION = 2
 BATCH_SIZE = 8  # frames per UNet call on the box (benchmarks/gpu_check.py measures this size)
 
@@ -62,8 +64,9 @@ def sinusoidal_positions(length: int, dim: int) -> np.ndarray:
     return table
 
 
-def frame_windows(hidden: np.ndarray, samples: int, fps: int) -> np.ndarray:
-    """(positions, layers, dim) whisper states of ``samples`` 16 kHz samples -> (frames, 10 * layers, dim) tokens.
+def frame_windows(hidden: np.ndarray, samples: int, fps: int, first: int = 0, stop: int | None = None) -> np.ndarray:
+    """(positions, layers, dim) whisper states of ``samples`` 16 kHz samples -> (frames, 10 * layers, dim) tokens
+    for frames ``first`` to ``stop`` (default: all).
 
     Upstream musetalk/utils/audio_processor.py ``get_whisper_chunk``: num_frames = floor(seconds * fps); the states
     are cut to floor(seconds * 50) positions (the encoder's 30 s of padding dropped), then zeros are added,
@@ -78,7 +81,7 @@ def frame_windows(hidden: np.ndarray, samples: int, fps: int) -> np.ndarray:
     padded = np.concatenate(
         [np.repeat(zeros, per_frame * PADDING_LEFT, 0), states, np.repeat(zeros, per_frame * 3 * PADDING_RIGHT, 0)]
     )
-    starts = [i * FEATURES_PER_SECOND // fps for i in range(frames)]
+    starts = [i * FEATURES_PER_SECOND // fps for i in range(first, frames if stop is None else min(stop, frames))]
     out = [padded[start : start + WINDOW].reshape(-1, hidden.shape[-1]) for start in starts]
     return np.stack(out) if out else np.zeros((0, WINDOW * hidden.shape[1], hidden.shape[-1]), dtype=hidden.dtype)
 
@@ -135,6 +138,10 @@ class MuseTalkAnimator:
         self._latents: Any = None  # (1, 8, h, w): masked + reference
         self._features: deque[np.ndarray] = deque()
         self._carry = np.zeros(0, dtype=np.int16)
+        # the current run of speech at 16 kHz (whole frames); frame index of its first sample; frames computed
+        self._run = np.zeros(0, dtype=np.float32)
+        self._run_start = 0
+        self._emitted = 0
         self._ready: deque[np.ndarray] = deque()  # rendered speaking frames, in order
         self._lock = threading.Lock()
 
@@ -243,7 +250,8 @@ class MuseTalkAnimator:
         return np.concatenate(states)
 
     def observe_speech(self, samples: np.ndarray) -> None:
-        """A clause's 48 kHz audio, before it is played: its per-frame audio tokens are computed now."""
+        """Speech's 48 kHz audio, before it is played (a TTS block at a time): audio tokens are computed now for
+        every frame whose window the audio covers; the last frames wait for the next block, or for the end."""
         from scipy.signal import resample_poly
 
         if self.models is None:
@@ -256,18 +264,49 @@ class MuseTalkAnimator:
         if not frames:
             return
         clip = resample_poly(audio[: frames * per_frame].astype(np.float32) / 32768.0, 1, AUDIO_RATE // WHISPER_RATE)
-        started = time.perf_counter()
-        windows = frame_windows(self._whisper_states(clip), clip.size, self.fps)
-        windows = windows + sinusoidal_positions(windows.shape[1], windows.shape[2])[None]
-        self.times.add("whisper", started)
         with self._lock:
+            self._run = np.concatenate([self._run, clip.astype(np.float32)])
+            self._compute_tokens(final=False)
+
+    def _compute_tokens(self, final: bool) -> None:
+        """Tokens for the run's frames not yet computed: all of them at the end of the run (zeros after it, as
+        upstream pads the end of its audio), else those whose whole window is inside the audio so far. The
+        encoder sees the run's audio (up to CONTEXT_S before the first new frame), zeros before its start only."""
+        per_frame = WHISPER_RATE // self.fps
+        total = self._run_start + self._run.size // per_frame
+        ready = total if final else total - LOOKAHEAD_FRAMES
+        if ready > self._emitted:
+            keep_from = max(self._run_start, self._emitted - CONTEXT_S * self.fps)
+            self._run = self._run[(keep_from - self._run_start) * per_frame :]
+            self._run_start = keep_from
+            started = time.perf_counter()
+            windows = frame_windows(
+                self._whisper_states(self._run),
+                self._run.size,
+                self.fps,
+                first=self._emitted - self._run_start,
+                stop=ready - self._run_start,
+            )
+            windows = windows + sinusoidal_positions(windows.shape[1], windows.shape[2])[None]
+            self.times.add("whisper", started)
             self._features.extend(windows.astype(np.float32))
+            self._emitted = ready
+        if final:  # the next audio starts a new run, zero-padded at its start
+            self._run = np.zeros(0, dtype=np.float32)
+            self._run_start = self._emitted = 0
+
+    def end_speech(self) -> None:
+        """The run of speech ended (no audio follows soon): compute its last frames' tokens."""
+        with self._lock:
+            self._compute_tokens(final=True)
 
     def reset_speech(self) -> None:
         with self._lock:
             self._features.clear()
             self._ready.clear()
             self._carry = np.zeros(0, dtype=np.int16)
+            self._run = np.zeros(0, dtype=np.float32)
+            self._run_start = self._emitted = 0
 
     # -- rendering ----------------------------------------------------------------------------------------
 
@@ -311,6 +350,8 @@ class MuseTalkAnimator:
         frame = None
         if speaking:
             with self._lock:
+                if not self._ready and not self._features and self._run.size:
+                    self._compute_tokens(final=True)  # playback reached the run's last frames: no more audio came
                 if not self._ready and self._features:
                     batch = [self._features.popleft() for _ in range(min(self.batch_size, len(self._features)))]
                     self._ready.extend(self.render_batch(np.stack(batch)))
