@@ -11,10 +11,12 @@ import torch
 
 from media.frames import FrameSlot
 from peer_remote.face.base import FaceError
+from peer_remote.face.face_landmarks import DWPOSE_FILE, INPUT_SIZE, bbox_center_scale, fix_aspect_ratio, warp_matrix
 from peer_remote.face.musetalk import MuseTalkAnimator, frame_windows, sinusoidal_positions
 from peer_remote.face.musetalk_crop import landmark_crop_box
 from peer_remote.face.musetalk_models import load_models
 from peer_remote.face.musetalk_random_weights import write_tiny_models
+from tests.dwpose_stand_in import write_dwpose_stand_in
 from tests.test_musetalk_crop import hand_made_face
 
 pytestmark = pytest.mark.slow
@@ -148,25 +150,29 @@ def test_preparation_cache_is_reused(models_dir: Path, tmp_path: Path) -> None:
 
 
 def test_the_crop_comes_from_the_landmarks_when_a_landmark_model_is_there(models_dir: Path, tmp_path: Path) -> None:
-    seen: list[tuple[int, ...]] = []
+    with_dwpose = tmp_path / "models"
+    with_dwpose.mkdir()
+    for part in models_dir.iterdir():
+        (with_dwpose / part.name).symlink_to(part)
+    landmarks = hand_made_face(left=180, right=330, nose_y=260, chin_y=400)
+    center, scale = bbox_center_scale((0, 0, 512, 512))  # DWPose sees the whole prepared 512x512 portrait
+    matrix = warp_matrix(center, fix_aspect_ratio(scale, INPUT_SIZE[0] / INPUT_SIZE[1]))
+    write_dwpose_stand_in(with_dwpose / DWPOSE_FILE, landmarks @ matrix[:, :2].T + matrix[:, 2])
 
-    def landmarks(image: np.ndarray) -> np.ndarray:
-        seen.append(image.shape)
-        return hand_made_face(left=180, right=330, nose_y=260, chin_y=400)
-
-    face = MuseTalkAnimator(models_dir, device="cpu", cache_dir=tmp_path)
-    face.face_landmarks = landmarks
+    face = MuseTalkAnimator(with_dwpose, device="cpu", cache_dir=tmp_path)
     face.prepare()
-    assert seen == [(512, 512, 3)]  # run on the prepared portrait, as upstream runs DWPose on the frame
     assert face.crop_source == "landmarks"
-    assert face._box == landmark_crop_box(hand_made_face(left=180, right=330, nose_y=260, chin_y=400), 512, 512)
-    assert face._box == (180, 120, 330, 410)  # not square: 150 x 290, squashed to 256x256 like upstream's crops
-    assert face._mask is not None and face._mask.shape == (290, 150, 1)
+    assert face.face_landmarks is not None and face._base is not None
+    assert face._box == landmark_crop_box(face.face_landmarks(face._base), 512, 512)
+    x0, y0, x1, y1 = face._box
+    assert np.abs(np.subtract(face._box, (180, 120, 330, 410))).max() <= 2  # SimCC's bins: within 2 px
+    # not square (~150 x 290), squashed to 256x256 like upstream's crops, and pasted back into the same box
+    assert face._mask is not None and face._mask.shape == (y1 - y0, x1 - x0, 1) and y1 - y0 > 1.8 * (x1 - x0)
     face.observe_speech(SPEECH[:3_840])
     face.end_speech()
     frames = face.render_batch(np.stack(list(face._features)))
     changed = np.any(frames[0] != face._base, axis=2)
-    changed[120:410, 180:330] = False
+    changed[y0:y1, x0:x1] = False
     assert not changed.any()  # the generated face goes back into the same non-square box only
     haar = MuseTalkAnimator(models_dir, device="cpu", cache_dir=tmp_path)
     haar.prepare()  # same photo, no landmark model: its own cache entry, not the landmark crop

@@ -6,14 +6,18 @@ Guards issue 16 defect 8: the crop was a square 1.15x Haar box, unlike the crops
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from peer_remote.face.face_landmarks import (
+    DWPOSE_FILE,
     FACE_KEYPOINTS,
     INPUT_SIZE,
     bbox_center_scale,
     fix_aspect_ratio,
+    load_face_landmarks,
     network_input,
     simcc_decode,
     to_image,
@@ -25,6 +29,7 @@ from peer_remote.face.musetalk_crop import (
     landmark_blend_mask,
     landmark_crop_box,
 )
+from tests.dwpose_stand_in import write_dwpose_stand_in
 
 
 def hand_made_face(
@@ -148,3 +153,20 @@ def test_simcc_decoding_takes_each_axis_maximum_at_half_pixel_resolution() -> No
     assert keypoints[0, 30].tolist() == [50.5, 200.5] and scores[0, 30] == pytest.approx(0.8)
     assert keypoints[0, 31].tolist() == [-0.5, -0.5]  # -1 / split ratio, as onnxpose.decode does
     assert (FACE_KEYPOINTS.start, FACE_KEYPOINTS.stop) == (23, 91)  # keypoints[0][23:91]
+
+
+def test_the_dwpose_runner_maps_the_models_answer_back_to_image_pixels(tmp_path: Path) -> None:
+    image = np.full((512, 512, 3), 128, dtype=np.uint8)
+    face = hand_made_face()
+    center, scale = bbox_center_scale((0, 0, 512, 512))
+    scale = fix_aspect_ratio(scale, INPUT_SIZE[0] / INPUT_SIZE[1])
+    matrix = warp_matrix(center, scale)
+    in_network = face @ matrix[:, :2].T + matrix[:, 2]
+    assert load_face_landmarks(tmp_path) is None  # no model: the caller falls back to the Haar box
+    write_dwpose_stand_in(tmp_path / DWPOSE_FILE, in_network)
+    runner = load_face_landmarks(tmp_path)
+    assert runner is not None
+    found = runner(image)
+    assert found.shape == (68, 2) and found.dtype == np.float32
+    assert np.abs(found - face).max() < 1.5  # SimCC half-pixel bins, 2.2 image pixels per network pixel
+    assert landmark_crop_box(found, 512, 512) == landmark_crop_box(face, 512, 512)

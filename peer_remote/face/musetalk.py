@@ -170,7 +170,12 @@ class MuseTalkAnimator:
         else:
             self._base, geometry = prepare_portrait(image, self.width, self.height)
             self._face = geometry.face
-            landmarks = landmarks_model(self._base) if landmarks_model is not None else None
+            landmarks = None
+            if landmarks_model is not None:
+                try:
+                    landmarks = landmarks_model(self._base)
+                except Exception:  # a damaged model file: a worse crop, loudly, rather than no face at all
+                    logger.exception("MuseTalk: the landmark model failed on the photo")
             box = landmark_crop_box(landmarks, self.height, self.width) if landmarks is not None else None
             if landmarks is not None and box is not None:
                 self._box, self._mask = box, landmark_blend_mask(box, landmarks)
