@@ -5,11 +5,12 @@ Preparation (once per photo, cached by content hash): upstream's face crop from 
 machines), resized to 256x256, VAE latents of the crop and of the crop with its lower half masked, and a
 feathered blend mask over the lower face (the landmarks' hull instead of BiSeNet parsing).
 
-Per TTS clause: whisper-tiny encoder hidden states (every layer, 50 per second), cut to the clause's length and
-zero-padded at both ends -> for each 25 fps frame a window of 10 positions x all layers = 50 tokens of 384,
-plus a sinusoidal position code (upstream musetalk/utils/audio_processor.py ``get_whisper_chunk``). Per frame
-(batched): one UNet step at timestep 0 on [masked latent, reference latent] with the audio tokens as
-cross-attention -> VAE decode -> feathered paste into the original frame.
+Per run of speech (fed a TTS block at a time): whisper-tiny encoder hidden states (every layer, 50 per second)
+of the run's audio, cut to its length and zero-padded only before its start and after its end -> for each 25 fps
+frame a window of 10 positions x all layers = 50 tokens of 384, plus a sinusoidal position code (upstream
+musetalk/utils/audio_processor.py ``get_whisper_chunk``, which does this for a whole file). Per frame (batched):
+one UNet step at timestep 0 on [masked latent, reference latent] with the audio tokens as cross-attention ->
+VAE decode -> feathered paste into the original frame.
 """
 
 from __future__ import annotations
