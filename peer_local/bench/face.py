@@ -41,7 +41,7 @@ def bench_portrait(frames: int = 500, size: int = 512) -> dict[str, Any]:
 
 def bench_musetalk(frames: int = 50, device: str = "cpu", models_dir: Path | None = None) -> dict[str, Any]:
     from peer_remote.face.musetalk import MuseTalkAnimator
-    from peer_remote.face.musetalk_models import write_tiny_models
+    from peer_remote.face.musetalk_random_weights import write_tiny_models
 
     tiny = models_dir is None
     workdir = Path(tempfile.mkdtemp(prefix="avatar-musetalk-"))

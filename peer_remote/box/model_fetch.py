@@ -5,6 +5,7 @@ Layout written under MODELS (what :mod:`peer_remote.face.musetalk_models` and th
     musetalkV15/unet.pth, musetalkV15/musetalk.json     TMElyralab/MuseTalk
     sd-vae/config.json, sd-vae/diffusion_pytorch_model.bin   stabilityai/sd-vae-ft-mse
     whisper/config.json, whisper/pytorch_model.bin, whisper/preprocessor_config.json   openai/whisper-tiny
+    dwpose/dw-ll_ucoco_384.onnx                           yzd-v/DWPose (MuseTalk's landmark model, ONNX export)
     fish-speech-1.5/...                                   fishaudio/fish-speech-1.5 (non-commercial licence)
 
 vLLM fetches the LLM itself into MODELS/huggingface (HF_HOME).
@@ -37,6 +38,9 @@ MUSETALK_FILES = (
     ModelFile("openai/whisper-tiny", "config.json", "whisper/config.json"),
     ModelFile("openai/whisper-tiny", "pytorch_model.bin", "whisper/pytorch_model.bin"),
     ModelFile("openai/whisper-tiny", "preprocessor_config.json", "whisper/preprocessor_config.json"),
+    # MuseTalk's download_weights.sh fetches dw-ll_ucoco_384.pth from this repository for mmpose; the same
+    # checkpoint's ONNX export runs on onnxruntime (peer_remote/face/face_landmarks.py), no mmcv on the box
+    ModelFile("yzd-v/DWPose", "dw-ll_ucoco_384.onnx", "dwpose/dw-ll_ucoco_384.onnx"),
 )
 
 FISH_SPEECH_FILES = tuple(

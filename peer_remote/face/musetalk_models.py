@@ -1,4 +1,4 @@
-"""Loading MuseTalk 1.5's networks from a models directory, and tiny random stand-ins for CPU tests.
+"""Loading MuseTalk 1.5's networks from a models directory (random ones in the same files: musetalk_random_weights).
 
 Layout (what ``container/`` fetches)::
 
@@ -6,6 +6,7 @@ Layout (what ``container/`` fetches)::
     MODELS/musetalkV15/unet.pth        its state dict
     MODELS/sd-vae/                     sd-vae-ft-mse (diffusers AutoencoderKL)
     MODELS/whisper/                    whisper-tiny (transformers WhisperModel; only the encoder is used)
+    MODELS/dwpose/dw-ll_ucoco_384.onnx DWPose, for upstream's landmark crop (peer_remote/face/face_landmarks.py)
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def check_models_dir(models_dir: Path) -> None:
 def load_models(models_dir: Path, device: str = "cuda") -> MuseTalkModels:
     """Load the UNet (config + state dict), the VAE and the whisper encoder; fp16 on CUDA, fp32 on the CPU."""
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers import AutoencoderKL
     from transformers import WhisperFeatureExtractor, WhisperModel
 
     check_models_dir(models_dir)
@@ -68,9 +69,7 @@ def load_models(models_dir: Path, device: str = "cuda") -> MuseTalkModels:
         raise FaceError("MuseTalk was asked to run on CUDA but no GPU is visible")
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     config = json.loads((models_dir / UNET_DIR / "musetalk.json").read_text())
-    unet = UNet2DConditionModel.from_config(config)
-    state = torch.load(models_dir / UNET_DIR / "unet.pth", map_location="cpu", weights_only=True)
-    unet.load_state_dict(state)
+    unet = load_unet(config, models_dir / UNET_DIR / "unet.pth")
     vae = AutoencoderKL.from_pretrained(models_dir / VAE_DIR)
     whisper = WhisperModel.from_pretrained(models_dir / WHISPER_DIR).encoder
     extractor_config = models_dir / WHISPER_DIR / "preprocessor_config.json"
@@ -85,62 +84,26 @@ def load_models(models_dir: Path, device: str = "cuda") -> MuseTalkModels:
     return MuseTalkModels(unet, vae, whisper, extractor, torch.device(device), dtype)
 
 
-def write_tiny_models(models_dir: Path, seed: int = 0) -> Path:
-    """Randomly initialised networks of MuseTalk's architectures, small enough for a CPU, in the real layout.
+def load_unet(config: dict[str, Any], weights: Path) -> Any:
+    """UNet2DConditionModel(**config) with the state dict in ``weights`` (upstream musetalk/models/unet.py ``UNet``).
 
-    Same block structure, channel wiring (8 -> 4), latent size (32x32 for a 256x256 crop), cross-attention
-    width (384, whisper-tiny's) and whisper front end (80 mel bins, 1500 positions); fewer and narrower layers.
+    Built on the meta device and given the loaded tensors (memory-mapped where the file allows), so the 3.4 GB
+    network is neither randomly initialised first nor held twice in memory.
     """
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import WhisperConfig, WhisperModel
+    from diffusers import UNet2DConditionModel
 
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=32,
-        in_channels=8,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=384,
-        attention_head_dim=8,
-        norm_num_groups=16,
-    )
-    (models_dir / UNET_DIR).mkdir(parents=True, exist_ok=True)
-    (models_dir / UNET_DIR / "musetalk.json").write_text(json.dumps(dict(unet.config)))
-    torch.save(unet.state_dict(), models_dir / UNET_DIR / "unet.pth")
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(8, 16, 16, 16),
-        layers_per_block=1,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        norm_num_groups=8,
-        sample_size=256,
-    )
-    vae.save_pretrained(models_dir / VAE_DIR)
-    whisper = WhisperModel(
-        WhisperConfig(
-            d_model=384,
-            encoder_layers=2,
-            decoder_layers=1,
-            encoder_attention_heads=6,
-            decoder_attention_heads=6,
-            encoder_ffn_dim=256,
-            decoder_ffn_dim=256,
-            num_mel_bins=80,
-            max_source_positions=1500,
-            vocab_size=128,
-            pad_token_id=0,
-            bos_token_id=1,
-            eos_token_id=2,
-            decoder_start_token_id=1,
-            max_target_positions=32,
-        )
-    )
-    whisper.save_pretrained(models_dir / WHISPER_DIR)
-    return models_dir
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(config)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # a file in torch's legacy (non-zip) format cannot be memory-mapped
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    try:
+        unet.load_state_dict(state, assign=True)
+    except RuntimeError as exc:
+        raise FaceError(f"{weights} does not match {weights.parent / 'musetalk.json'}: {exc}") from exc
+    left = [name for name, t in [*unet.named_parameters(), *unet.named_buffers()] if t.is_meta]
+    if left:
+        raise FaceError(f"{weights} left parts of the UNet without weights: {', '.join(left[:5])}")
+    return unet
