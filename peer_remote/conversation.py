@@ -28,7 +28,11 @@ class PersonaPrompt:
 
 
 class Conversation:
-    """User and assistant turns, oldest dropped first to stay within ``budget_tokens``."""
+    """User and assistant turns, oldest dropped first to stay within ``budget_tokens``.
+
+    Turns alternate: a user turn after a failed, empty or barged-in reply (nothing stored for it) is merged into
+    the unanswered one, since strict chat templates (Gemma 2's) refuse two turns of one role in a row.
+    """
 
     def __init__(self, persona: PersonaPrompt, count_tokens: Callable[[str], int], budget_tokens: int = 1024) -> None:
         self.persona = persona
@@ -37,11 +41,17 @@ class Conversation:
         self._turns: deque[ChatMessage] = deque()
 
     def add_user(self, text: str) -> None:
-        self._turns.append(ChatMessage("user", text))
+        self._add(ChatMessage("user", text))
 
     def add_assistant(self, text: str) -> None:
         if text.strip():
-            self._turns.append(ChatMessage("assistant", text.strip()))
+            self._add(ChatMessage("assistant", text.strip()))
+
+    def _add(self, turn: ChatMessage) -> None:
+        if self._turns and self._turns[-1].role == turn.role:
+            self._turns[-1] = ChatMessage(turn.role, f"{self._turns[-1].content}\n\n{turn.content}")
+        else:
+            self._turns.append(turn)
 
     def messages(self, language: str | None = None) -> list[ChatMessage]:
         """The prompt: persona, then as many recent turns as fit the budget, starting with a user turn."""
