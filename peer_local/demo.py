@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from media.protocol import Metrics
+from media.protocol import AnswerPolicy, Metrics
 from media.rendezvous import wait_event
 from peer_local.in_charge import PersonInCharge
 from peer_local.listener import Listener
@@ -36,6 +36,7 @@ DEMO_ROOM = "demo"
 class DemoSettings(InChargeSettings):
     """Settings of ``avatar demo``."""
 
+    answer: AnswerPolicy = "always"  # the demo answers everything said to it
     port: int = Field(8080, ge=0, le=65535)
     input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
     face_image: Path | None = None

@@ -16,7 +16,15 @@ import numpy as np
 
 from peer_local.asr.base import Transcriber
 from peer_local.audio_input.base import ASR_RATE, AudioSource
-from peer_local.turns import EndOfTurnDetector, SpeechDiscarded, SpeechStarted, TurnEnded, TurnSettings
+from peer_local.turns import (
+    EndOfTurnDetector,
+    SpeechConfirmed,
+    SpeechDiscarded,
+    SpeechStarted,
+    TurnEnded,
+    TurnEvent,
+    TurnSettings,
+)
 from peer_local.vad import VAD_CHUNK, SileroVad
 
 logger = logging.getLogger(__name__)
@@ -38,6 +46,8 @@ class HeardTurn:
     asr_done_s: float
     audio_s: float
     asr_ms: float  # time the ASR itself took
+    no_speech_prob: float | None = None
+    avg_logprob: float | None = None
 
     @property
     def silence_wait_ms(self) -> float:
@@ -64,6 +74,8 @@ class Listener:
         self.transcriber = transcriber
         self.on_turn = on_turn
         self.on_speech_start = on_speech_start
+        self.on_speech_confirmed: SpeechCallback | None = None  # speech lasted min_speech_s: not a click
+        self.on_speech_stop: SpeechCallback | None = None  # the turn (or a discarded burst) ended
         self.detector = EndOfTurnDetector(turn_settings)
         self.vad = vad or SileroVad()
         self.muted = False  # half-duplex: while True, input is ignored
@@ -119,20 +131,29 @@ class Listener:
         if self.muted:
             if self.detector.in_speech:
                 self.detector.flush(t_s)  # discard what was being said into the avatar's own voice
+                if self.on_speech_stop is not None:
+                    self.on_speech_stop(t_s)
             self.vad.reset()
             return
         probability = self.vad(block)
         for event in self.detector.push(block, t_s, probability):
             await self._handle(event)
 
-    async def _handle(self, event: SpeechStarted | TurnEnded | SpeechDiscarded) -> None:
+    async def _handle(self, event: TurnEvent) -> None:
         if isinstance(event, SpeechStarted):
             logger.debug("speech started at %.2f s", event.t_s)
             if self.on_speech_start is not None:
                 self.on_speech_start(event.t_s)
+        elif isinstance(event, SpeechConfirmed):
+            if self.on_speech_confirmed is not None:
+                self.on_speech_confirmed(event.t_s)
         elif isinstance(event, SpeechDiscarded):
             self.discarded += 1
+            if self.on_speech_stop is not None:
+                self.on_speech_stop(event.start_s)
         else:
+            if self.on_speech_stop is not None:
+                self.on_speech_stop(event.detected_s)
             await self._queue.put(event)  # back-pressure: never drop a turn
 
     async def _transcribe_turns(self) -> None:
@@ -156,6 +177,8 @@ class Listener:
                 asr_done_s=self.now_s(),
                 audio_s=turn.audio.size / ASR_RATE,
                 asr_ms=(time.perf_counter() - started) * 1000,
+                no_speech_prob=result.no_speech_prob,
+                avg_logprob=result.avg_logprob,
             )
             if not heard.text:
                 logger.info("turn at %.2f s had no words", heard.start_s)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from media.protocol import AnswerPolicy
 from media.settings import PeerSettings
 from peer_local.asr.whisper import WhisperSettings
 from peer_local.turns import TurnSettings
@@ -57,6 +58,7 @@ class InChargeSettings(AvatarSettings):
     webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
     person_mic: str | None = None  # the real microphone heard on take-over: index or part of a name; None: default
     session_log: str | None = None  # JSONL path; default under the user data dir; "none": off
+    answer: AnswerPolicy = "addressed"  # when the clone answers: always | addressed (its name, follow-ups) | never
 
 
 class LocalSettings(PeerSettings, ListeningSettings, InChargeSettings):

@@ -26,6 +26,13 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True)
+class SpeechConfirmed:
+    """Speech has lasted ``min_speech_s``: a remark, not a click or a cough."""
+
+    t_s: float
+
+
+@dataclass(frozen=True)
 class TurnEnded:
     """A complete utterance: ``audio`` (16 kHz float32, with pre-roll) spoken from ``start_s`` to ``end_s``;
     ``detected_s`` is when the end-of-turn silence had elapsed."""
@@ -43,7 +50,7 @@ class SpeechDiscarded:
     start_s: float
 
 
-TurnEvent = SpeechStarted | TurnEnded | SpeechDiscarded
+TurnEvent = SpeechStarted | SpeechConfirmed | TurnEnded | SpeechDiscarded
 
 
 class EndOfTurnDetector:
@@ -81,8 +88,11 @@ class EndOfTurnDetector:
             return events
         self._speech.append(chunk)
         if probability >= s.release:
+            confirmed = self._voiced_s >= s.min_speech_s
             self._voiced_s += chunk_s
             self._last_voice_end_s = t_s + chunk_s
+            if not confirmed and self._voiced_s >= s.min_speech_s:
+                events.append(SpeechConfirmed(t_s + chunk_s))
         silence = t_s + chunk_s - self._last_voice_end_s
         too_long = t_s + chunk_s - self._start_s >= s.max_turn_s
         if silence >= s.end_silence_s or too_long:

@@ -20,6 +20,7 @@ from media.stream import AVStream
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.chunking import ClauseChunker
 from peer_remote.conversation import Conversation
+from peer_remote.floor import Floor
 from peer_remote.llm.base import LanguageModel, LlmError
 from peer_remote.tts.base import Synthesizer, TtsError
 
@@ -48,6 +49,11 @@ class TurnTimeline:
 class ReplySettings:
     max_tokens: int = 96
     temperature: float = 0.7
+    floor_max_hold_s: float = 10.0  # an answer held this long for someone speaking is dropped
+
+
+class FloorTakenError(Exception):
+    """Someone kept speaking past the hold limit: the prepared answer is dropped."""
 
 
 class Responder:
@@ -62,6 +68,7 @@ class Responder:
         stream: AVStream,
         broadcast: Callable[[DataMessage], None],
         settings: ReplySettings | None = None,
+        floor: Floor | None = None,
     ) -> None:
         self.llm = llm
         self.tts = tts
@@ -70,6 +77,7 @@ class Responder:
         self.stream = stream
         self.broadcast = broadcast
         self.settings = settings or ReplySettings()
+        self.floor = floor or Floor()
         self.timelines: list[TurnTimeline] = []
         self.turn_finished = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -160,6 +168,8 @@ class Responder:
                 await self._wait_played(drained)
         except (LlmError, TtsError) as exc:
             logger.error("turn %s failed: %s", turn_id, exc)
+        except FloorTakenError:
+            logger.info("turn %s dropped: someone kept speaking for %.0f s", turn_id, self.settings.floor_max_hold_s)
         finally:
             self._drained.pop(turn_id, None)
             text = " ".join(said)
@@ -179,6 +189,13 @@ class Responder:
         async for block in self.tts.synthesize(clause):
             first = "tts_first_audio_ms" not in timeline.marks
             timeline.mark("tts_first_audio_ms")
+            if first and not self.floor.free:
+                # someone is speaking: hold the prepared audio until they stop (the turn is dropped if their
+                # speech becomes a turn of its own: a new transcript or a barge-in cancels this one)
+                logger.info("turn %s: holding the answer while someone speaks", turn_id)
+                if not await self.floor.wait_free(self.settings.floor_max_hold_s):
+                    raise FloorTakenError
+                timeline.mark("floor_free_ms")
             await self.producer.enqueue(turn_id, resampler.convert(block))
             if first:
                 self.stream.scheduler.flush_idle()

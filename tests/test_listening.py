@@ -21,7 +21,14 @@ from peer_local.listener import Listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.transcript_sender import TranscriptSender
-from peer_local.turns import EndOfTurnDetector, SpeechDiscarded, SpeechStarted, TurnEnded, TurnSettings
+from peer_local.turns import (
+    EndOfTurnDetector,
+    SpeechConfirmed,
+    SpeechDiscarded,
+    SpeechStarted,
+    TurnEnded,
+    TurnSettings,
+)
 from peer_local.vad import VAD_CHUNK
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
@@ -61,8 +68,10 @@ def test_detector_reports_speech_start_at_once_and_the_turn_with_pre_roll_at_its
     for i, p in enumerate(probabilities):
         for event in detector.push(np.full(VAD_CHUNK, i, dtype=np.float32), i * chunk_s, p):
             events.append((i, event))
-    assert isinstance(events[0][1], SpeechStarted) and events[0][0] == 5
-    index, turn = events[1]
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechConfirmed, TurnEnded]
+    assert events[0][0] == 5
+    assert events[1][0] == 8  # 0.1 s voiced: a remark, not a click (barge-in while the avatar prepares)
+    index, turn = events[2]
     assert isinstance(turn, TurnEnded)
     assert turn.start_s == pytest.approx(5 * chunk_s) and turn.end_s == pytest.approx(15 * chunk_s)
     assert index == 14 + 10  # 0.3 s of silence (10 chunks) after the last voiced chunk

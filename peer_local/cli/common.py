@@ -217,7 +217,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "person_mic", "session_log")  # InChargeSettings
+IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "person_mic", "session_log", "answer")  # InChargeSettings
 
 
 def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -235,3 +235,9 @@ def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
         help="your real microphone, put on the virtual microphone on take-over (default: the default input)",
     )
     parser.add_argument("--session-log", help="session log (JSONL) path, or none (default: under the user data dir)")
+    parser.add_argument(
+        "--answer",
+        choices=["always", "addressed", "never"],
+        help="when the clone answers: always, addressed (its name, a follow-up to its answer, or [a]/answer-this; "
+        "default for avatar local) or never (listen only); avatar demo defaults to always",
+    )
