@@ -33,7 +33,7 @@ class PersonInCharge:
         self.settings = settings
         self.switch = switch
         self.profile_sender = ProfileSender(peer, Profile.open(settings.profile)) if settings.profile else None
-        self.control = LiveControl(peer, switch)
+        self.control = LiveControl(peer, switch, settings.answer)
         sender.answering = lambda: self.control.answering
         self.session_log: SessionLog | None = None
         if (settings.session_log or "").lower() != "none":
