@@ -8,6 +8,7 @@ import json
 import logging
 import webbrowser
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -39,6 +40,8 @@ class DemoSettings(InChargeSettings):
     answer: AnswerPolicy = "always"  # the demo answers everything said to it
     port: int = Field(8080, ge=0, le=65535)
     input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
+    turn_detector: Literal["silence", "smart-turn"] = "silence"
+    smart_turn_model: Path | None = None
     face_image: Path | None = None
     persona: str | None = None
     record: Path | None = None
@@ -85,6 +88,8 @@ class Demo:
                 {
                     **peer,
                     "input": self.settings.input,
+                    "turn_detector": self.settings.turn_detector,
+                    "smart_turn_model": self.settings.smart_turn_model,
                     "record": self.settings.record,
                     "camera": self.settings.camera,
                     "mic_out": self.settings.mic_out,

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from peer_local.asr.base import Transcriber
 from peer_local.audio_input.base import ASR_RATE, AudioSource
 from peer_local.turns import (
     EndOfTurnDetector,
+    PauseDetected,
     SpeechConfirmed,
     SpeechDiscarded,
     SpeechStarted,
@@ -54,6 +56,16 @@ class HeardTurn:
         return (self.detected_s - self.end_s) * 1000
 
 
+class EndOfTurnModel(Protocol):
+    """A learned end-of-turn judge (peer_local/smart_turn.py): blocking, run off the loop."""
+
+    def load(self) -> None: ...
+
+    def completion(self, audio: np.ndarray) -> float:
+        """Probability that the turn in ``audio`` (16 kHz) is complete."""
+        ...
+
+
 TurnCallback = Callable[[HeardTurn], Awaitable[None] | None]
 SpeechCallback = Callable[[float], None]
 
@@ -69,6 +81,7 @@ class Listener:
         on_speech_start: SpeechCallback | None = None,
         turn_settings: TurnSettings | None = None,
         vad: SileroVad | None = None,
+        turn_model: EndOfTurnModel | None = None,
     ) -> None:
         self.source = source
         self.transcriber = transcriber
@@ -77,6 +90,10 @@ class Listener:
         self.on_speech_confirmed: SpeechCallback | None = None  # speech lasted min_speech_s: not a click
         self.on_speech_stop: SpeechCallback | None = None  # the turn (or a discarded burst) ended
         self.detector = EndOfTurnDetector(turn_settings)
+        self.turn_model = turn_model
+        if turn_model is not None and self.detector.settings.pause_s is None:
+            raise ValueError("an end-of-turn model needs TurnSettings.pause_s")
+        self.verdicts: list[tuple[float, float]] = []  # (time, completion probability) per judged pause
         self.vad = vad or SileroVad()
         self.muted = False  # half-duplex: while True, input is ignored
         self.turns: list[HeardTurn] = []
@@ -99,6 +116,8 @@ class Listener:
         """Listen until the source ends; returns every transcribed turn."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.transcriber.load)
+        if self.turn_model is not None:
+            await loop.run_in_executor(None, self.turn_model.load)
         worker = asyncio.create_task(self._transcribe_turns(), name="asr-worker")
         pending = np.zeros(0, dtype=np.float32)
         position_s = 0.0
@@ -144,6 +163,8 @@ class Listener:
             logger.debug("speech started at %.2f s", event.t_s)
             if self.on_speech_start is not None:
                 self.on_speech_start(event.t_s)
+        elif isinstance(event, PauseDetected):
+            await self._judge(event)
         elif isinstance(event, SpeechConfirmed):
             if self.on_speech_confirmed is not None:
                 self.on_speech_confirmed(event.t_s)
@@ -155,6 +176,20 @@ class Listener:
             if self.on_speech_stop is not None:
                 self.on_speech_stop(event.detected_s)
             await self._queue.put(event)  # back-pressure: never drop a turn
+
+    async def _judge(self, pause: PauseDetected) -> None:
+        """Ask the end-of-turn model whether the pause ends the turn (input waits meanwhile: nothing is lost)."""
+        assert self.turn_model is not None
+        loop = asyncio.get_running_loop()
+        try:
+            probability = await loop.run_in_executor(None, self.turn_model.completion, pause.audio)
+        except Exception:
+            logger.exception("the end-of-turn model failed; waiting for the silence instead")
+            return
+        self.verdicts.append((pause.t_s, probability))
+        logger.debug("pause at %.2f s: turn complete with p=%.2f", pause.t_s, probability)
+        for event in self.detector.judged(probability > 0.5, pause.t_s):
+            await self._handle(event)
 
     async def _transcribe_turns(self) -> None:
         loop = asyncio.get_running_loop()

@@ -21,6 +21,10 @@ class ListeningSettings(AvatarSettings):
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     min_speech_ms: int = Field(250, ge=0)
     end_silence_ms: int = Field(320, ge=100, le=5000)
+    turn_detector: Literal["silence", "smart-turn"] = "silence"  # smart-turn: Smart Turn v3 judges each pause
+    smart_turn_model: Path | None = None  # default: the ONNX file inside an installed pipecat-ai
+    smart_turn_pause_ms: int = Field(200, ge=64, le=2000)  # silence after which Smart Turn judges the turn
+    smart_turn_max_wait_ms: int = Field(2000, ge=200, le=10000)  # an "incomplete" turn still ends after this
     pre_roll_ms: int = Field(200, ge=0, le=2000)
     asr_model: str = "tiny.en"
     asr_device: str = "cpu"
@@ -36,6 +40,8 @@ class ListeningSettings(AvatarSettings):
             min_speech_s=self.min_speech_ms / 1000,
             end_silence_s=self.end_silence_ms / 1000,
             pre_roll_s=self.pre_roll_ms / 1000,
+            pause_s=self.smart_turn_pause_ms / 1000 if self.turn_detector == "smart-turn" else None,
+            max_end_silence_s=self.smart_turn_max_wait_ms / 1000,
         )
 
     def whisper_settings(self) -> WhisperSettings:

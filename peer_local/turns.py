@@ -15,7 +15,11 @@ class TurnSettings:
     threshold: float = 0.5  # speech probability that opens speech
     release: float = 0.35  # probability under which a chunk counts as silence (hysteresis)
     min_speech_s: float = 0.25  # shorter bursts are not turns (coughs, clicks)
-    end_silence_s: float = 0.32  # silence that ends a turn
+    end_silence_s: float = 0.32  # silence that ends a turn (silence-only detection)
+    # a learned end-of-turn model (smart-turn): after pause_s of silence it judges the turn; complete ends it,
+    # otherwise the turn ends only after max_end_silence_s. None: silence only.
+    pause_s: float | None = None
+    max_end_silence_s: float = 2.0
     pre_roll_s: float = 0.2  # audio kept from before speech was detected
     max_turn_s: float = 30.0  # a turn this long is cut and sent
 
@@ -29,6 +33,14 @@ class SpeechStarted:
 class SpeechConfirmed:
     """Speech has lasted ``min_speech_s``: a remark, not a click or a cough."""
 
+    t_s: float
+
+
+@dataclass(frozen=True)
+class PauseDetected:
+    """Speech paused for ``pause_s``: ``audio`` (the turn so far, 16 kHz) for an end-of-turn model to judge."""
+
+    audio: np.ndarray
     t_s: float
 
 
@@ -50,7 +62,7 @@ class SpeechDiscarded:
     start_s: float
 
 
-TurnEvent = SpeechStarted | SpeechConfirmed | TurnEnded | SpeechDiscarded
+TurnEvent = SpeechStarted | SpeechConfirmed | PauseDetected | TurnEnded | SpeechDiscarded
 
 
 class EndOfTurnDetector:
@@ -65,6 +77,7 @@ class EndOfTurnDetector:
         self._start_s = 0.0
         self._last_voice_end_s = 0.0
         self._voiced_s = 0.0
+        self._pause_judged = False  # this pause went to the end-of-turn model already
 
     @property
     def in_speech(self) -> bool:
@@ -82,6 +95,7 @@ class EndOfTurnDetector:
                 self._pre_roll.clear()
                 self._voiced_s = chunk_s
                 self._last_voice_end_s = t_s + chunk_s
+                self._pause_judged = False
                 events.append(SpeechStarted(t_s))
             else:
                 self._pre_roll.append(chunk)
@@ -93,11 +107,23 @@ class EndOfTurnDetector:
             self._last_voice_end_s = t_s + chunk_s
             if not confirmed and self._voiced_s >= s.min_speech_s:
                 events.append(SpeechConfirmed(t_s + chunk_s))
+            self._pause_judged = False
         silence = t_s + chunk_s - self._last_voice_end_s
         too_long = t_s + chunk_s - self._start_s >= s.max_turn_s
-        if silence >= s.end_silence_s or too_long:
+        end_silence_s = s.end_silence_s if s.pause_s is None else s.max_end_silence_s
+        if silence >= end_silence_s or too_long:
             events.append(self._close(t_s + chunk_s))
+        elif s.pause_s is not None and silence >= s.pause_s and not self._pause_judged:
+            self._pause_judged = True
+            if self._voiced_s >= s.min_speech_s:
+                events.append(PauseDetected(np.concatenate(self._speech), t_s + chunk_s))
         return events
+
+    def judged(self, complete: bool, now_s: float) -> list[TurnEvent]:
+        """The end-of-turn model's verdict on the last :class:`PauseDetected`: complete ends the turn now."""
+        if complete and self._in_speech and self._pause_judged:
+            return [self._close(now_s)]
+        return []
 
     def _close(self, now_s: float) -> TurnEvent:
         self._in_speech = False
