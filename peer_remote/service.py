@@ -228,7 +228,7 @@ class RemotePeer:
             self.transcripts.append(message)
             self.transcript_arrived.set()
             logger.info("transcript from %s: %r", session.peer_id, message.text[:80])
-            await self._answer_transcript(message)
+            await self._answer_transcript(message, typed=session.role == Role.VIEWER)
         elif isinstance(message, Interrupt):
             self.interrupts_received += 1
             if self.responder is not None:
@@ -251,11 +251,14 @@ class RemotePeer:
         elif not isinstance(message, Error):
             session.send(Error(code="unexpected", message=f"the remote peer does not accept {message.type} messages"))
 
-    async def _answer_transcript(self, message: Transcript) -> None:
+    async def _answer_transcript(self, message: Transcript, typed: bool = False) -> None:
+        """Decide, say why, remember, answer. ``typed``: from the preview page, a deliberate request."""
         if self.responder is not None and self.responder.busy:
             await self.responder.cancel("someone else's turn was heard")  # never answer over a new turn
         if self.control.clone_paused:
             decision = Decision(turn_id=message.turn_id, answered=False, reason="person in control")
+        elif typed:
+            decision = Decision(turn_id=message.turn_id, answered=True, reason="answered", why="typed")
         else:
             decision = self.decider.decide(message)
         self._decided(decision, message)

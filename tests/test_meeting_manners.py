@@ -27,6 +27,7 @@ from peer_remote.answer_policy import AnswerDecider, AnswerSettings, names_for, 
 from peer_remote.conversation import Conversation, PersonaPrompt
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
+from signaling.messages import Role
 from signaling.server import SignalingService
 from tests.collecting_sink import CollectingSink
 from tests.peer_helpers import peer_fields
@@ -274,3 +275,31 @@ async def test_a_prepared_answer_waits_while_someone_speaks_and_is_dropped_if_th
     q2 = [m for m in received.messages if isinstance(m, Turn) and m.turn_id == "q2"]
     assert [t.state for t in q2] == ["thinking", "done"] and not q2[-1].text  # dropped unheard
     assert received.states("q3") == ["thinking", "speaking", "done"]
+
+
+async def test_text_typed_on_the_page_is_answered_whatever_the_policy(signaling: SignalingService, token: str) -> None:
+    async with meeting(signaling, token) as (remote, local, _received):
+        LiveControl(local, answer="never").act("answer-never")
+        async with asyncio.timeout(10):
+            while remote.decider.mode != "never":
+                remote.control_changed.clear()
+                await remote.control_changed.wait()
+        viewer = LocalPeer(
+            LocalSettings.load({**peer_fields(signaling, token), "input": "none"}), [CollectingSink()], role=Role.VIEWER
+        )
+        seen = Inbox()
+        viewer.message_handlers.append(seen)
+        stop = asyncio.Event()
+        task = asyncio.create_task(viewer.run(stop))
+        try:
+            async with asyncio.timeout(30):
+                session = await viewer.wait_session()
+                await session.channel_open.wait()
+            assert viewer.send(heard("typed-1", "How are you today?"))
+            await seen.until(lambda _: bool(seen.decisions()))
+        finally:
+            stop.set()
+            async with asyncio.timeout(15):
+                await task
+    decision = seen.decisions()[0]
+    assert decision.turn_id == "typed-1" and decision.answered and decision.why == "typed"
