@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from media.protocol import AnswerPolicy, Metrics
+from media.protocol import AnswerPolicy, Decision, Metrics
 from media.rendezvous import wait_event
 from peer_local.in_charge import PersonInCharge
 from peer_local.listener import Listener
@@ -149,6 +149,9 @@ class Demo:
         metrics = [m for m in sender.received if isinstance(m, Metrics)]
         turns = listener.turns if listener else []
         report = turn_latency_report(turns, listener.origin if listener else None, probe, metrics)
+        report["decisions"] = [m.model_dump(exclude={"v", "type"}) for m in sender.received if isinstance(m, Decision)]
+        if listener is not None:
+            report["end_of_turn_verdicts"] = [[round(t, 3), round(p, 3)] for t, p in listener.verdicts]
         self.settings.metrics_json.parent.mkdir(parents=True, exist_ok=True)
         self.settings.metrics_json.write_text(json.dumps(report, indent=2))
         print(f"metrics written to {self.settings.metrics_json}", flush=True)
