@@ -26,6 +26,7 @@ class ListeningSettings(AvatarSettings):
     smart_turn_pause_ms: int = Field(200, ge=64, le=2000)  # silence after which Smart Turn judges the turn
     smart_turn_max_wait_ms: int = Field(2000, ge=200, le=10000)  # an "incomplete" turn still ends after this
     pre_roll_ms: int = Field(200, ge=0, le=2000)
+    early_asr_ms: int = Field(100, ge=0, le=2000)  # silence after which ASR starts during the end-of-turn wait; 0: off
     asr_model: str = "tiny.en"
     asr_device: str = "cpu"
     asr_compute_type: str = "int8"
@@ -42,6 +43,7 @@ class ListeningSettings(AvatarSettings):
             pre_roll_s=self.pre_roll_ms / 1000,
             pause_s=self.smart_turn_pause_ms / 1000 if self.turn_detector == "smart-turn" else None,
             max_end_silence_s=self.smart_turn_max_wait_ms / 1000,
+            early_asr_s=self.early_asr_ms / 1000 if self.early_asr_ms else None,
         )
 
     def whisper_settings(self) -> WhisperSettings:

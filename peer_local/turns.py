@@ -20,6 +20,9 @@ class TurnSettings:
     # otherwise the turn ends only after max_end_silence_s. None: silence only.
     pause_s: float | None = None
     max_end_silence_s: float = 2.0
+    # after this much silence the turn so far is offered for transcription while the end of turn is still being
+    # confirmed (kept if no more speech comes); None: off
+    early_asr_s: float | None = None
     pre_roll_s: float = 0.2  # audio kept from before speech was detected
     max_turn_s: float = 30.0  # a turn this long is cut and sent
 
@@ -45,6 +48,15 @@ class PauseDetected:
 
 
 @dataclass(frozen=True)
+class SilenceStarted:
+    """Speech stopped at ``voice_end_s`` and silence has lasted ``early_asr_s``: ``audio`` is the turn so far,
+    to transcribe while the end of the turn is being confirmed."""
+
+    audio: np.ndarray
+    voice_end_s: float
+
+
+@dataclass(frozen=True)
 class TurnEnded:
     """A complete utterance: ``audio`` (16 kHz float32, with pre-roll) spoken from ``start_s`` to ``end_s``;
     ``detected_s`` is when the end-of-turn silence had elapsed."""
@@ -62,7 +74,7 @@ class SpeechDiscarded:
     start_s: float
 
 
-TurnEvent = SpeechStarted | SpeechConfirmed | PauseDetected | TurnEnded | SpeechDiscarded
+TurnEvent = SpeechStarted | SpeechConfirmed | SilenceStarted | PauseDetected | TurnEnded | SpeechDiscarded
 
 
 class EndOfTurnDetector:
@@ -78,6 +90,7 @@ class EndOfTurnDetector:
         self._last_voice_end_s = 0.0
         self._voiced_s = 0.0
         self._pause_judged = False  # this pause went to the end-of-turn model already
+        self._early_offered = False  # this pause's audio went to early transcription already
 
     @property
     def in_speech(self) -> bool:
@@ -96,6 +109,7 @@ class EndOfTurnDetector:
                 self._voiced_s = chunk_s
                 self._last_voice_end_s = t_s + chunk_s
                 self._pause_judged = False
+                self._early_offered = False
                 events.append(SpeechStarted(t_s))
             else:
                 self._pre_roll.append(chunk)
@@ -108,12 +122,18 @@ class EndOfTurnDetector:
             if not confirmed and self._voiced_s >= s.min_speech_s:
                 events.append(SpeechConfirmed(t_s + chunk_s))
             self._pause_judged = False
+            self._early_offered = False
         silence = t_s + chunk_s - self._last_voice_end_s
         too_long = t_s + chunk_s - self._start_s >= s.max_turn_s
         end_silence_s = s.end_silence_s if s.pause_s is None else s.max_end_silence_s
         if silence >= end_silence_s or too_long:
             events.append(self._close(t_s + chunk_s))
-        elif s.pause_s is not None and silence >= s.pause_s and not self._pause_judged:
+            return events
+        if s.early_asr_s is not None and silence >= s.early_asr_s and not self._early_offered:
+            self._early_offered = True
+            if self._voiced_s >= s.min_speech_s:
+                events.append(SilenceStarted(np.concatenate(self._speech), self._last_voice_end_s))
+        if s.pause_s is not None and silence >= s.pause_s and not self._pause_judged:
             self._pause_judged = True
             if self._voiced_s >= s.min_speech_s:
                 events.append(PauseDetected(np.concatenate(self._speech), t_s + chunk_s))
