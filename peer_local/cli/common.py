@@ -81,6 +81,7 @@ LISTENING_FIELDS = (
     "end_silence_ms",
     "turn_detector",
     "smart_turn_model",
+    "early_asr_ms",
     "pre_roll_ms",
     "asr_model",
     "asr_device",
@@ -105,6 +106,11 @@ def add_listening_arguments(parser: argparse.ArgumentParser, with_input: bool = 
         choices=["silence", "smart-turn"],
         help="what ends a turn: silence (--end-silence-ms, the default) or smart-turn (Smart Turn v3 judges each "
         "200 ms pause: complete ends the turn, a pause mid-sentence waits up to 2 s)",
+    )
+    parser.add_argument(
+        "--early-asr-ms",
+        type=int,
+        help="silence after which the turn so far is transcribed during the end-of-turn wait (default 100; 0: off)",
     )
     parser.add_argument(
         "--smart-turn-model",
