@@ -110,6 +110,9 @@ def test_unanswered_remarks_are_folded_into_the_next_user_turn_and_turns_alterna
         "Alex, what did we just decide?",
     ]
     assert messages[3].content == "Thanks.\nAlex, who writes the notes?"
+    conversation.add_heard("Alex, anything to add?")
+    assert conversation.take_heard("Alex, anything to add?")  # answered on request: a user turn, not context
+    assert not conversation.take_heard("never heard")
     for i in range(200):  # heard context is bounded too
         conversation.add_heard(f"remark number {i} about the plan")
     assert 0 < len(conversation.heard) < 30 and conversation.heard[-1] == "remark number 199 about the plan"
