@@ -155,7 +155,10 @@ class Responder:
             async for delta in self.llm.stream(messages, self.settings.max_tokens, self.settings.temperature):
                 timeline.mark("llm_first_token_ms")
                 for clause in chunker.feed(delta):
+                    if not said:
+                        self.llm.pause_generation(True)  # the first clause's TTS gets the CPU until its audio is queued
                     await self._speak(turn_id, clause, timeline, resampler)
+                    self.llm.pause_generation(False)  # (already resumed at its first audio; a silent clause too)
                     said.append(clause)
             for clause in chunker.flush():
                 await self._speak(turn_id, clause, timeline, resampler)
@@ -171,6 +174,7 @@ class Responder:
         except FloorTakenError:
             logger.info("turn %s dropped: someone kept speaking for %.0f s", turn_id, self.settings.floor_max_hold_s)
         finally:
+            self.llm.pause_generation(False)
             self._drained.pop(turn_id, None)
             text = " ".join(said)
             self.conversation.add_assistant(text)
@@ -198,4 +202,5 @@ class Responder:
                 timeline.mark("floor_free_ms")
             await self.producer.enqueue(turn_id, resampler.convert(block))
             if first:
+                self.llm.pause_generation(False)  # the first audio is queued: generation goes on
                 self.stream.scheduler.flush_idle()
