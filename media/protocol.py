@@ -37,6 +37,9 @@ class Transcript(_Message):
     language: str | None = Field(default=None, max_length=16)
     timings: TranscriptTimings = Field(default_factory=TranscriptTimings)
     sent_at: float | None = None  # epoch seconds when sent
+    # the ASR's confidence (faster-whisper): the avatar never answers unlikely speech
+    no_speech_prob: float | None = Field(default=None, ge=0, le=1)
+    avg_logprob: float | None = None
 
 
 class Interrupt(_Message):
@@ -45,6 +48,35 @@ class Interrupt(_Message):
     type: Literal["interrupt"] = "interrupt"
     reason: str = Field(default="barge-in", max_length=64)
     turn_id: str | None = Field(default=None, max_length=64)
+
+
+AnswerPolicy = Literal["always", "addressed", "never"]
+
+
+class Speech(_Message):
+    """local -> avatar: someone in the meeting started or stopped speaking (the avatar holds the floor for them)."""
+
+    type: Literal["speech"] = "speech"
+    state: Literal["start", "stop"]
+
+
+class AnswerNow(_Message):
+    """local -> avatar: the person asks the clone to answer ("answer this"): the last unanswered remark, or else
+    the next one heard."""
+
+    type: Literal["answer-now"] = "answer-now"
+
+
+class Decision(_Message):
+    """avatar -> subscribers: whether a heard turn is answered, and why (the page and the session log show it)."""
+
+    type: Literal["decision"] = "decision"
+    turn_id: str = Field(min_length=1, max_length=64)
+    answered: bool
+    reason: Literal[
+        "answered", "not addressed", "too short", "unlikely speech", "listening only", "person in control", "dropped"
+    ]
+    why: str | None = Field(default=None, max_length=64)  # for answered: always / name / follow-up / asked
 
 
 class Turn(_Message):
@@ -133,6 +165,7 @@ class Control(_Message):
     type: Literal["control"] = "control"
     mode: Literal["clone", "person"]  # person: taken over, the clone does not answer
     muted: bool = False  # the clone stays on screen but does not answer
+    answer: AnswerPolicy | None = None  # when the clone answers; None: unchanged (older peers)
 
     @property
     def clone_paused(self) -> bool:
@@ -153,6 +186,9 @@ DataMessage = (
     | ProfileChunk
     | ProfileStatus
     | Control
+    | Speech
+    | AnswerNow
+    | Decision
 )
 _ADAPTER: TypeAdapter[DataMessage] = TypeAdapter(Annotated[DataMessage, Field(discriminator="type")])
 KNOWN_TYPES = frozenset(
@@ -169,6 +205,9 @@ KNOWN_TYPES = frozenset(
         "profile-chunk",
         "profile-status",
         "control",
+        "speech",
+        "answer-now",
+        "decision",
     }
 )
 

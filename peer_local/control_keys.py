@@ -1,4 +1,5 @@
-"""Single-key commands on the terminal of ``avatar local``: t take over, h hand back, m mute, s skip."""
+"""Single-key commands on the terminal of ``avatar local``: t take over, h hand back, m mute, s skip, a answer
+this, p when to answer (always / addressed / never)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from peer_local.control import LiveControl
 
 logger = logging.getLogger(__name__)
 
-KEYS = {"t": "take-over", "h": "hand-back", "m": "toggle-mute", "s": "skip"}
+KEYS = {"t": "take-over", "h": "hand-back", "m": "toggle-mute", "s": "skip", "a": "answer-this", "p": "answer-next"}
 POLL_S = 0.1  # how often the reader looks at its stop flag between keys
 
 
@@ -73,6 +74,8 @@ class KeyCommands:
         self.control.act(action)
         if action == "skip":
             self.show("skipped the current answer")
+        elif action == "answer-this":
+            self.show("asked the clone to answer")
 
     def _deliver(self, key: str) -> None:
         assert self._loop is not None

@@ -8,10 +8,11 @@ import json
 import logging
 import webbrowser
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
-from media.protocol import Metrics
+from media.protocol import AnswerPolicy, Decision, Metrics
 from media.rendezvous import wait_event
 from peer_local.in_charge import PersonInCharge
 from peer_local.listener import Listener
@@ -36,8 +37,11 @@ DEMO_ROOM = "demo"
 class DemoSettings(InChargeSettings):
     """Settings of ``avatar demo``."""
 
+    answer: AnswerPolicy = "always"  # the demo answers everything said to it
     port: int = Field(8080, ge=0, le=65535)
     input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
+    turn_detector: Literal["silence", "smart-turn"] = "silence"
+    smart_turn_model: Path | None = None
     face_image: Path | None = None
     persona: str | None = None
     record: Path | None = None
@@ -84,6 +88,8 @@ class Demo:
                 {
                     **peer,
                     "input": self.settings.input,
+                    "turn_detector": self.settings.turn_detector,
+                    "smart_turn_model": self.settings.smart_turn_model,
                     "record": self.settings.record,
                     "camera": self.settings.camera,
                     "mic_out": self.settings.mic_out,
@@ -143,6 +149,9 @@ class Demo:
         metrics = [m for m in sender.received if isinstance(m, Metrics)]
         turns = listener.turns if listener else []
         report = turn_latency_report(turns, listener.origin if listener else None, probe, metrics)
+        report["decisions"] = [m.model_dump(exclude={"v", "type"}) for m in sender.received if isinstance(m, Decision)]
+        if listener is not None:
+            report["end_of_turn_verdicts"] = [[round(t, 3), round(p, 3)] for t, p in listener.verdicts]
         self.settings.metrics_json.parent.mkdir(parents=True, exist_ok=True)
         self.settings.metrics_json.write_text(json.dumps(report, indent=2))
         print(f"metrics written to {self.settings.metrics_json}", flush=True)

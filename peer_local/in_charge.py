@@ -55,7 +55,7 @@ class PersonInCharge:
         self.show = show  # the terminal: where the control secret may appear (never the log)
         self.switch = switch
         self.profile_sender = ProfileSender(peer, Profile.open(settings.profile)) if settings.profile else None
-        self.control = LiveControl(peer, switch)
+        self.control = LiveControl(peer, switch, settings.answer)
         sender.answering = lambda: self.control.answering
         self.session_log: SessionLog | None = None
         if (settings.session_log or "").lower() != "none":

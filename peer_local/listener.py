@@ -11,12 +11,23 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from peer_local.asr.base import Transcriber
+from peer_local.asr.base import AsrResult, Transcriber
 from peer_local.audio_input.base import ASR_RATE, AudioSource
-from peer_local.turns import EndOfTurnDetector, SpeechDiscarded, SpeechStarted, TurnEnded, TurnSettings
+from peer_local.turns import (
+    EndOfTurnDetector,
+    PauseDetected,
+    SilenceStarted,
+    SpeechConfirmed,
+    SpeechDiscarded,
+    SpeechStarted,
+    TurnEnded,
+    TurnEvent,
+    TurnSettings,
+)
 from peer_local.vad import VAD_CHUNK, SileroVad
 
 logger = logging.getLogger(__name__)
@@ -38,13 +49,43 @@ class HeardTurn:
     asr_done_s: float
     audio_s: float
     asr_ms: float  # time the ASR itself took
+    no_speech_prob: float | None = None
+    avg_logprob: float | None = None
+    asr_early: bool = False  # transcribed during the end-of-turn wait (ASR time hidden in the silence)
 
     @property
     def silence_wait_ms(self) -> float:
         return (self.detected_s - self.end_s) * 1000
 
 
+@dataclass
+class EarlyAsr:
+    """A transcription of the turn so far, started when a pause began; kept only if no more speech came."""
+
+    voice_end_s: float
+    result: asyncio.Future[AsrResult]
+    started: float  # perf_counter
+    started_s: float  # the listener's clock
+
+
+class EndOfTurnModel(Protocol):
+    """A learned end-of-turn judge (peer_local/smart_turn.py): blocking, run off the loop."""
+
+    def load(self) -> None: ...
+
+    def completion(self, audio: np.ndarray) -> float:
+        """Probability that the turn in ``audio`` (16 kHz) is complete."""
+        ...
+
+
 TurnCallback = Callable[[HeardTurn], Awaitable[None] | None]
+
+
+def _ignore_result(future: asyncio.Future[AsrResult]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: an unused early transcription that failed is not an error
+
+
 SpeechCallback = Callable[[float], None]
 
 
@@ -59,19 +100,27 @@ class Listener:
         on_speech_start: SpeechCallback | None = None,
         turn_settings: TurnSettings | None = None,
         vad: SileroVad | None = None,
+        turn_model: EndOfTurnModel | None = None,
     ) -> None:
         self.source = source
         self.transcriber = transcriber
         self.on_turn = on_turn
         self.on_speech_start = on_speech_start
+        self.on_speech_confirmed: SpeechCallback | None = None  # speech lasted min_speech_s: not a click
+        self.on_speech_stop: SpeechCallback | None = None  # the turn (or a discarded burst) ended
         self.detector = EndOfTurnDetector(turn_settings)
+        self.turn_model = turn_model
+        if turn_model is not None and self.detector.settings.pause_s is None:
+            raise ValueError("an end-of-turn model needs TurnSettings.pause_s")
+        self.verdicts: list[tuple[float, float]] = []  # (time, completion probability) per judged pause
         self.vad = vad or SileroVad()
         self.muted = False  # half-duplex: while True, input is ignored
         self.turns: list[HeardTurn] = []
         self.discarded = 0
         self._ids = itertools.count(1)
         self._session = uuid.uuid4().hex[:6]
-        self._queue: asyncio.Queue[TurnEnded | None] = asyncio.Queue(maxsize=ASR_QUEUE_TURNS)
+        self._queue: asyncio.Queue[tuple[TurnEnded, EarlyAsr | None] | None] = asyncio.Queue(maxsize=ASR_QUEUE_TURNS)
+        self._early: EarlyAsr | None = None  # the transcription started during the current pause
         self._origin: float | None = None  # monotonic time of source time 0
 
     @property
@@ -87,6 +136,8 @@ class Listener:
         """Listen until the source ends; returns every transcribed turn."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.transcriber.load)
+        if self.turn_model is not None:
+            await loop.run_in_executor(None, self.turn_model.load)
         worker = asyncio.create_task(self._transcribe_turns(), name="asr-worker")
         pending = np.zeros(0, dtype=np.float32)
         position_s = 0.0
@@ -119,32 +170,75 @@ class Listener:
         if self.muted:
             if self.detector.in_speech:
                 self.detector.flush(t_s)  # discard what was being said into the avatar's own voice
+                if self.on_speech_stop is not None:
+                    self.on_speech_stop(t_s)
             self.vad.reset()
             return
         probability = self.vad(block)
         for event in self.detector.push(block, t_s, probability):
             await self._handle(event)
 
-    async def _handle(self, event: SpeechStarted | TurnEnded | SpeechDiscarded) -> None:
+    async def _handle(self, event: TurnEvent) -> None:
         if isinstance(event, SpeechStarted):
             logger.debug("speech started at %.2f s", event.t_s)
             if self.on_speech_start is not None:
                 self.on_speech_start(event.t_s)
+        elif isinstance(event, SilenceStarted):
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(None, self.transcriber.transcribe, event.audio)
+            future.add_done_callback(_ignore_result)  # a discarded one must not warn when it fails
+            self._early = EarlyAsr(event.voice_end_s, future, time.perf_counter(), self.now_s())
+        elif isinstance(event, PauseDetected):
+            await self._judge(event)
+        elif isinstance(event, SpeechConfirmed):
+            if self.on_speech_confirmed is not None:
+                self.on_speech_confirmed(event.t_s)
         elif isinstance(event, SpeechDiscarded):
+            self._early = None
             self.discarded += 1
+            if self.on_speech_stop is not None:
+                self.on_speech_stop(event.start_s)
         else:
-            await self._queue.put(event)  # back-pressure: never drop a turn
+            if self.on_speech_stop is not None:
+                self.on_speech_stop(event.detected_s)
+            early, self._early = self._early, None
+            if early is not None and early.voice_end_s != event.end_s:
+                early = None  # speech resumed after that transcription began: it misses the end
+            await self._queue.put((event, early))  # back-pressure: never drop a turn
+
+    async def _judge(self, pause: PauseDetected) -> None:
+        """Ask the end-of-turn model whether the pause ends the turn (input waits meanwhile: nothing is lost)."""
+        assert self.turn_model is not None
+        loop = asyncio.get_running_loop()
+        try:
+            probability = await loop.run_in_executor(None, self.turn_model.completion, pause.audio)
+        except Exception:
+            logger.exception("the end-of-turn model failed; waiting for the silence instead")
+            return
+        self.verdicts.append((pause.t_s, probability))
+        logger.debug("pause at %.2f s: turn complete with p=%.2f", pause.t_s, probability)
+        for event in self.detector.judged(probability > 0.5, pause.t_s):
+            await self._handle(event)
 
     async def _transcribe_turns(self) -> None:
         loop = asyncio.get_running_loop()
-        while (turn := await self._queue.get()) is not None:
+        while (queued := await self._queue.get()) is not None:
+            turn, early = queued
             asr_start = self.now_s()
             started = time.perf_counter()
-            try:
-                result = await loop.run_in_executor(None, self.transcriber.transcribe, turn.audio)
-            except Exception:
-                logger.exception("ASR failed on a %.1f s turn", turn.audio.size / ASR_RATE)
-                continue
+            result: AsrResult | None = None
+            if early is not None:
+                asr_start, started = early.started_s, early.started
+                with contextlib.suppress(Exception):  # it failed: transcribe the turn itself below
+                    result = await early.result
+            if result is None:
+                early = None
+                asr_start, started = self.now_s(), time.perf_counter()
+                try:
+                    result = await loop.run_in_executor(None, self.transcriber.transcribe, turn.audio)
+                except Exception:
+                    logger.exception("ASR failed on a %.1f s turn", turn.audio.size / ASR_RATE)
+                    continue
             heard = HeardTurn(
                 turn_id=f"{self._session}-{next(self._ids)}",
                 text=result.text,
@@ -152,10 +246,13 @@ class Listener:
                 start_s=turn.start_s,
                 end_s=turn.end_s,
                 detected_s=turn.detected_s,
-                asr_start_s=max(asr_start, turn.detected_s),
+                asr_start_s=asr_start if early is not None else max(asr_start, turn.detected_s),
                 asr_done_s=self.now_s(),
                 audio_s=turn.audio.size / ASR_RATE,
                 asr_ms=(time.perf_counter() - started) * 1000,
+                no_speech_prob=result.no_speech_prob,
+                avg_logprob=result.avg_logprob,
+                asr_early=early is not None,
             )
             if not heard.text:
                 logger.info("turn at %.2f s had no words", heard.start_s)

@@ -39,7 +39,14 @@ def build_listener(settings: LocalSettings, explicit_input: bool) -> Listener | 
         logger.warning("not listening: %s. Pass --input FILE or --input none to silence this.", exc)
         return None
     transcriber = FasterWhisperTranscriber(settings.whisper_settings())
-    return Listener(source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings())
+    turn_model = None
+    if settings.turn_detector == "smart-turn":
+        from peer_local.smart_turn import SmartTurnModel
+
+        turn_model = SmartTurnModel(settings.smart_turn_model)
+    return Listener(
+        source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings(), turn_model=turn_model
+    )
 
 
 class LocalRun:

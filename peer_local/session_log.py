@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import platformdirs
 
-from media.protocol import DataMessage, Metrics, Transcript, Turn
+from media.protocol import DataMessage, Decision, Metrics, Transcript, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class _Entry:
     language: str | None
     said: str = ""
     state: str = "not answered"
+    decision: str | None = None  # why it was or was not answered ("answered (name)", "not addressed", ...)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -49,7 +50,12 @@ class SessionLog:
         self._open[transcript.turn_id] = _Entry(transcript.turn_id, transcript.text, sent, transcript.language)
 
     def on_message(self, message: DataMessage) -> None:
-        if isinstance(message, Turn) and message.turn_id in self._open:
+        if isinstance(message, Decision) and message.turn_id in self._open:
+            entry = self._open[message.turn_id]
+            entry.decision = message.reason + (f" ({message.why})" if message.why else "")
+            if not message.answered:
+                self._write(message.turn_id, "not answered")
+        elif isinstance(message, Turn) and message.turn_id in self._open:
             entry = self._open[message.turn_id]
             if message.text:
                 entry.said = message.text
@@ -72,6 +78,7 @@ class SessionLog:
             "language": entry.language,
             "said": entry.said,
             "state": state,
+            "decision": entry.decision,
             "timings_ms": {k: round(v, 1) for k, v in entry.timings_ms.items()},
         }
         if self._file is None:
@@ -110,6 +117,6 @@ def format_record(record: dict[str, Any]) -> str:
     first = timings.get("first_audio_frame_sent_ms")
     when = str(record.get("time", ""))[11:19]
     lines = [f"{when}  heard: {record.get('heard', '')}"]
-    said = record.get("said") or f"({record.get('state', '')})"
+    said = record.get("said") or f"({record.get('decision') or record.get('state', '')})"
     lines.append(f"{'':8}  said:  {said}" + (f"   [first audio {first:.0f} ms]" if first else ""))
     return "\n".join(lines)

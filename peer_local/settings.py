@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from media.protocol import AnswerPolicy
 from media.settings import PeerSettings
 from peer_local.asr.whisper import WhisperSettings
 from peer_local.control_secret import DEFAULT_CONTROL_PORT
@@ -21,7 +22,12 @@ class ListeningSettings(AvatarSettings):
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     min_speech_ms: int = Field(250, ge=0)
     end_silence_ms: int = Field(320, ge=100, le=5000)
+    turn_detector: Literal["silence", "smart-turn"] = "silence"  # smart-turn: Smart Turn v3 judges each pause
+    smart_turn_model: Path | None = None  # default: the ONNX file inside an installed pipecat-ai
+    smart_turn_pause_ms: int = Field(200, ge=64, le=2000)  # silence after which Smart Turn judges the turn
+    smart_turn_max_wait_ms: int = Field(2000, ge=200, le=10000)  # an "incomplete" turn still ends after this
     pre_roll_ms: int = Field(200, ge=0, le=2000)
+    early_asr_ms: int = Field(100, ge=0, le=2000)  # silence after which ASR starts during the end-of-turn wait; 0: off
     asr_model: str = "tiny.en"
     asr_device: str = "cpu"
     asr_compute_type: str = "int8"
@@ -36,6 +42,9 @@ class ListeningSettings(AvatarSettings):
             min_speech_s=self.min_speech_ms / 1000,
             end_silence_s=self.end_silence_ms / 1000,
             pre_roll_s=self.pre_roll_ms / 1000,
+            pause_s=self.smart_turn_pause_ms / 1000 if self.turn_detector == "smart-turn" else None,
+            max_end_silence_s=self.smart_turn_max_wait_ms / 1000,
+            early_asr_s=self.early_asr_ms / 1000 if self.early_asr_ms else None,
         )
 
     def whisper_settings(self) -> WhisperSettings:
@@ -60,6 +69,7 @@ class InChargeSettings(AvatarSettings):
     webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
     person_mic: str | None = None  # the real microphone heard on take-over: index or part of a name; None: default
     session_log: str | None = None  # JSONL path; default under the user data dir; "none": off
+    answer: AnswerPolicy = "addressed"  # when the clone answers: always | addressed (its name, follow-ups) | never
 
 
 class LocalSettings(PeerSettings, ListeningSettings, InChargeSettings):

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from media.protocol import DataMessage, Interrupt, Metrics, Transcript, TranscriptTimings, Turn
+from media.protocol import DataMessage, Interrupt, Metrics, Speech, Transcript, TranscriptTimings, Turn
 from peer_local.listener import HeardTurn, Listener
 from peer_local.service import LocalPeer
 
@@ -18,14 +18,18 @@ PENDING_TRANSCRIPTS = 16
 
 
 class TranscriptSender:
-    """Sends each heard turn as a ``transcript`` and ``interrupt`` on barge-in; keeps what could not be sent
-    (no connection yet) and sends it when the data channel opens."""
+    """Sends each heard turn as a ``transcript``, ``speech`` start/stop (the avatar holds its answer while
+    someone speaks) and ``interrupt`` on barge-in: at once while the avatar speaks, and once speech is confirmed
+    (not a click) while it prepares an answer. Keeps transcripts that could not be sent (no connection yet) and
+    sends them when the data channel opens."""
 
     def __init__(self, peer: LocalPeer, listener: Listener | None = None, half_duplex: bool = False) -> None:
         self.peer = peer
         self.listener = listener
         self.half_duplex = half_duplex
         self.avatar_speaking = False
+        self.avatar_thinking = False
+        self.speech_messages_sent = 0
         self.current_turn: str | None = None
         self.sent: list[Transcript] = []
         self.interrupts_sent = 0
@@ -41,13 +45,27 @@ class TranscriptSender:
         self.listener = listener
         listener.on_turn = self.on_turn
         listener.on_speech_start = self.on_speech_start
+        listener.on_speech_confirmed = self.on_speech_confirmed
+        listener.on_speech_stop = self.on_speech_stop
 
     def on_speech_start(self, t_s: float) -> None:
-        if not self.avatar_speaking or self.half_duplex:
-            return
+        if self.peer.send(Speech(state="start")):
+            self.speech_messages_sent += 1
+        if self.avatar_speaking and not self.half_duplex:
+            self._barge_in(t_s, "speaking")
+
+    def on_speech_confirmed(self, t_s: float) -> None:
+        if self.avatar_thinking:  # nothing of the avatar's is playing yet: no echo to mistake, even half-duplex
+            self._barge_in(t_s, "preparing an answer")
+
+    def on_speech_stop(self, t_s: float) -> None:
+        if self.peer.send(Speech(state="stop")):
+            self.speech_messages_sent += 1
+
+    def _barge_in(self, t_s: float, state: str) -> None:
         if self.peer.send(Interrupt(reason="barge-in", turn_id=self.current_turn)):
             self.interrupts_sent += 1
-            logger.info("barge-in at %.2f s: interrupting the avatar", t_s)
+            logger.info("barge-in at %.2f s: interrupting the avatar (%s)", t_s, state)
 
     def on_turn(self, turn: HeardTurn) -> None:
         if not self.answering():
@@ -64,6 +82,8 @@ class TranscriptSender:
                 asr_done_s=turn.asr_done_s,
             ),
             sent_at=time.time(),
+            no_speech_prob=turn.no_speech_prob,
+            avg_logprob=turn.avg_logprob,
         )
         if self.peer.send(message):
             self._sent(message)
@@ -90,6 +110,7 @@ class TranscriptSender:
         if isinstance(message, Turn):
             self.current_turn = message.turn_id
             self.avatar_speaking = message.state == "speaking"
+            self.avatar_thinking = message.state == "thinking"
             self.turn_state_changed.set()
             if self.listener is not None and self.half_duplex:
                 self.listener.muted = self.avatar_speaking

@@ -23,6 +23,8 @@ from media.test_pattern import luma_plane
 from peer_local.listener import HeardTurn
 
 ONSET_LEVEL = 1_000  # int16 peak that counts as the avatar speaking
+SOUND_GAP_S = 0.3  # loud frames closer than this are one stretch of the avatar's voice
+MAX_SOUND_STRETCHES = 10_000
 
 
 @dataclass
@@ -34,6 +36,8 @@ class SpeechOnsetProbe:
     clock: Callable[[], float] = time.monotonic
     first_audio: dict[str, float] = field(default_factory=dict)
     first_video: dict[str, float] = field(default_factory=dict)
+    # stretches of the avatar's voice (monotonic start, end): did it talk over anyone (meeting benchmark)
+    sounding: list[list[float]] = field(default_factory=list)
     _audio_for: str | None = None  # the turn announced as speaking whose first audio has not arrived yet
     _video_for: str | None = None
 
@@ -45,10 +49,15 @@ class SpeechOnsetProbe:
             self._video_for = message.turn_id if self.read_video else None
 
     def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
-        if self._audio_for is None:
+        if int(np.abs(mono_int16(frame).astype(np.int32)).max()) < ONSET_LEVEL:
             return
-        if int(np.abs(mono_int16(frame).astype(np.int32)).max()) >= ONSET_LEVEL:
-            self.first_audio[self._audio_for] = self.clock()
+        now = self.clock()
+        if self.sounding and now - self.sounding[-1][1] <= SOUND_GAP_S:
+            self.sounding[-1][1] = now
+        elif len(self.sounding) < MAX_SOUND_STRETCHES:
+            self.sounding.append([now, now])
+        if self._audio_for is not None:
+            self.first_audio[self._audio_for] = now
             self._audio_for = None
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
@@ -72,7 +81,13 @@ def turn_latency_report(
     rows = []
     by_turn = {m.turn_id: m.values for m in metrics if m.turn_id}
     for turn in turns:
-        row: dict[str, Any] = {"turn_id": turn.turn_id, "text": turn.text, "asr_ms": round(turn.asr_ms, 1)}
+        row: dict[str, Any] = {
+            "turn_id": turn.turn_id,
+            "text": turn.text,
+            "start_s": round(turn.start_s, 3),
+            "end_s": round(turn.end_s, 3),
+            "asr_ms": round(turn.asr_ms, 1),
+        }
         if origin is not None:
             end = origin + turn.end_s
             onset = probe.first_audio.get(turn.turn_id)
@@ -89,8 +104,13 @@ def turn_latency_report(
     def column(key: str) -> list[float]:
         return [r[key] for r in rows if key in r]
 
+    # the avatar's voice on the listener's clock (seconds since the input's start)
+    sounding = (
+        [[round(a - origin, 3), round(b - origin + 0.02, 3)] for a, b in probe.sounding] if origin is not None else []
+    )
     return {
         "turns": rows,
+        "avatar_sounding_s": sounding,
         "end_of_speech_to_first_audio_ms": summary_ms(column("end_of_speech_to_first_audio_ms")),
         "end_of_speech_to_first_speaking_video_ms": summary_ms(column("end_of_speech_to_first_speaking_video_ms")),
         "answer_av_offset_ms": summary_ms(column("answer_av_offset_ms")),

@@ -15,7 +15,14 @@ class TurnSettings:
     threshold: float = 0.5  # speech probability that opens speech
     release: float = 0.35  # probability under which a chunk counts as silence (hysteresis)
     min_speech_s: float = 0.25  # shorter bursts are not turns (coughs, clicks)
-    end_silence_s: float = 0.32  # silence that ends a turn
+    end_silence_s: float = 0.32  # silence that ends a turn (silence-only detection)
+    # a learned end-of-turn model (smart-turn): after pause_s of silence it judges the turn; complete ends it,
+    # otherwise the turn ends only after max_end_silence_s. None: silence only.
+    pause_s: float | None = None
+    max_end_silence_s: float = 2.0
+    # after this much silence the turn so far is offered for transcription while the end of turn is still being
+    # confirmed (kept if no more speech comes); None: off
+    early_asr_s: float | None = None
     pre_roll_s: float = 0.2  # audio kept from before speech was detected
     max_turn_s: float = 30.0  # a turn this long is cut and sent
 
@@ -23,6 +30,30 @@ class TurnSettings:
 @dataclass(frozen=True)
 class SpeechStarted:
     t_s: float
+
+
+@dataclass(frozen=True)
+class SpeechConfirmed:
+    """Speech has lasted ``min_speech_s``: a remark, not a click or a cough."""
+
+    t_s: float
+
+
+@dataclass(frozen=True)
+class PauseDetected:
+    """Speech paused for ``pause_s``: ``audio`` (the turn so far, 16 kHz) for an end-of-turn model to judge."""
+
+    audio: np.ndarray
+    t_s: float
+
+
+@dataclass(frozen=True)
+class SilenceStarted:
+    """Speech stopped at ``voice_end_s`` and silence has lasted ``early_asr_s``: ``audio`` is the turn so far,
+    to transcribe while the end of the turn is being confirmed."""
+
+    audio: np.ndarray
+    voice_end_s: float
 
 
 @dataclass(frozen=True)
@@ -43,7 +74,7 @@ class SpeechDiscarded:
     start_s: float
 
 
-TurnEvent = SpeechStarted | TurnEnded | SpeechDiscarded
+TurnEvent = SpeechStarted | SpeechConfirmed | SilenceStarted | PauseDetected | TurnEnded | SpeechDiscarded
 
 
 class EndOfTurnDetector:
@@ -58,6 +89,8 @@ class EndOfTurnDetector:
         self._start_s = 0.0
         self._last_voice_end_s = 0.0
         self._voiced_s = 0.0
+        self._pause_judged = False  # this pause went to the end-of-turn model already
+        self._early_offered = False  # this pause's audio went to early transcription already
 
     @property
     def in_speech(self) -> bool:
@@ -75,19 +108,42 @@ class EndOfTurnDetector:
                 self._pre_roll.clear()
                 self._voiced_s = chunk_s
                 self._last_voice_end_s = t_s + chunk_s
+                self._pause_judged = False
+                self._early_offered = False
                 events.append(SpeechStarted(t_s))
             else:
                 self._pre_roll.append(chunk)
             return events
         self._speech.append(chunk)
         if probability >= s.release:
+            confirmed = self._voiced_s >= s.min_speech_s
             self._voiced_s += chunk_s
             self._last_voice_end_s = t_s + chunk_s
+            if not confirmed and self._voiced_s >= s.min_speech_s:
+                events.append(SpeechConfirmed(t_s + chunk_s))
+            self._pause_judged = False
+            self._early_offered = False
         silence = t_s + chunk_s - self._last_voice_end_s
         too_long = t_s + chunk_s - self._start_s >= s.max_turn_s
-        if silence >= s.end_silence_s or too_long:
+        end_silence_s = s.end_silence_s if s.pause_s is None else s.max_end_silence_s
+        if silence >= end_silence_s or too_long:
             events.append(self._close(t_s + chunk_s))
+            return events
+        if s.early_asr_s is not None and silence >= s.early_asr_s and not self._early_offered:
+            self._early_offered = True
+            if self._voiced_s >= s.min_speech_s:
+                events.append(SilenceStarted(np.concatenate(self._speech), self._last_voice_end_s))
+        if s.pause_s is not None and silence >= s.pause_s and not self._pause_judged:
+            self._pause_judged = True
+            if self._voiced_s >= s.min_speech_s:
+                events.append(PauseDetected(np.concatenate(self._speech), t_s + chunk_s))
         return events
+
+    def judged(self, complete: bool, now_s: float) -> list[TurnEvent]:
+        """The end-of-turn model's verdict on the last :class:`PauseDetected`: complete ends the turn now."""
+        if complete and self._in_speech and self._pause_judged:
+            return [self._close(now_s)]
+        return []
 
     def _close(self, now_s: float) -> TurnEvent:
         self._in_speech = False

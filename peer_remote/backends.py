@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import platformdirs
@@ -33,7 +34,15 @@ def build_persona(settings: SpeakingSettings, model_name: str) -> PersonaPrompt:
     fold = settings.fold_system_prompt
     if fold is None:
         fold = PersonaPrompt.needs_folding(model_name)
-    return PersonaPrompt(text=text, fold_system=fold)
+    return PersonaPrompt(text=text, fold_system=fold, names=persona_names(text, settings.names))
+
+
+def persona_names(text: str, given: list[str]) -> tuple[str, ...]:
+    """The names given, or else the one the prompt introduces ("You are Alex, ...")."""
+    if given:
+        return tuple(given)
+    found = re.match(r"\s*You are (\w+)", text)
+    return (found.group(1),) if found else ("Alex",)
 
 
 def build_tts(settings: SpeakingSettings) -> Synthesizer:

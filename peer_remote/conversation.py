@@ -21,6 +21,7 @@ class PersonaPrompt:
 
     text: str = DEFAULT_PERSONA
     fold_system: bool = False
+    names: tuple[str, ...] = ("Alex",)  # what the clone answers to (the persona's name and aliases)
 
     @staticmethod
     def needs_folding(model_name: str) -> bool:
@@ -31,7 +32,8 @@ class Conversation:
     """User and assistant turns, oldest dropped first to stay within ``budget_tokens``.
 
     Turns alternate: a user turn after a failed, empty or barged-in reply (nothing stored for it) is merged into
-    the unanswered one, since strict chat templates (Gemma 2's) refuse two turns of one role in a row.
+    the unanswered one, since strict chat templates (Gemma 2's) refuse two turns of one role in a row. What was
+    heard but not answered (meeting context) waits, bounded, and is folded into the next user turn.
     """
 
     def __init__(self, persona: PersonaPrompt, count_tokens: Callable[[str], int], budget_tokens: int = 1024) -> None:
@@ -39,8 +41,32 @@ class Conversation:
         self.count_tokens = count_tokens
         self.budget_tokens = budget_tokens
         self._turns: deque[ChatMessage] = deque()
+        self._heard: deque[str] = deque()
+
+    def add_heard(self, text: str) -> None:
+        """A remark heard in the meeting and not answered: context for the next answer (oldest dropped first)."""
+        if not text.strip():
+            return
+        self._heard.append(text.strip())
+        while len(self._heard) > 1 and sum(self.count_tokens(h) + 1 for h in self._heard) > self.budget_tokens // 2:
+            self._heard.popleft()
+
+    def take_heard(self, text: str) -> bool:
+        """Remove the newest heard remark equal to ``text`` (it is about to be answered as a user turn)."""
+        for i in range(len(self._heard) - 1, -1, -1):
+            if self._heard[i] == text.strip():
+                del self._heard[i]
+                return True
+        return False
+
+    @property
+    def heard(self) -> list[str]:
+        return list(self._heard)
 
     def add_user(self, text: str) -> None:
+        if self._heard:
+            text = "\n".join([*self._heard, text])
+            self._heard.clear()
         self._add(ChatMessage("user", text))
 
     def add_assistant(self, text: str) -> None:

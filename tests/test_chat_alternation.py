@@ -121,6 +121,9 @@ class GemmaTemplateChatStandIn:
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
 
+    def pause_generation(self, paused: bool) -> None:
+        return None
+
     async def stream(self, messages: list[ChatMessage], max_tokens: int, temperature: float) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
         try:

@@ -251,8 +251,9 @@ async def test_a_viewer_cannot_take_over_mute_skip_or_replace_the_profile(
     signaling: SignalingService, token: str, remote: RemotePeer
 ) -> None:
     """Regression: the remote obeyed control, interrupt and profile messages from any subscriber, so whoever held a
-    viewer token (a preview link) could un-pause the clone during a take-over or replace its persona and face."""
-    from media.protocol import Control, Error, Interrupt, ProfileChunk, ProfileFile, ProfileOffer
+    viewer token (a preview link) could un-pause the clone during a take-over or replace its persona and face; and
+    the meeting-manners messages: a viewer's `speech start` would hold the clone's floor, `answer-now` make it answer."""
+    from media.protocol import AnswerNow, Control, Error, Interrupt, ProfileChunk, ProfileFile, ProfileOffer, Speech
 
     replies: asyncio.Queue[object] = asyncio.Queue()
     viewer = local_peer(signaling, token, CollectingSink(), role=Role.VIEWER)
@@ -262,6 +263,8 @@ async def test_a_viewer_cannot_take_over_mute_skip_or_replace_the_profile(
         Interrupt(reason="skip"),
         ProfileOffer(profile="evil", files=[ProfileFile(name="persona.toml", sha256="a" * 64, bytes=10)]),
         ProfileChunk(sha256="a" * 64, index=0, count=1, data=""),
+        Speech(state="start"),
+        AnswerNow(),
     ]
     async with running(viewer.run):
         async with asyncio.timeout(10):
@@ -274,3 +277,4 @@ async def test_a_viewer_cannot_take_over_mute_skip_or_replace_the_profile(
     assert all(isinstance(r, Error) and r.code == "not-allowed" for r in received), received
     assert not remote.control.clone_paused and remote.interrupts_received == 0
     assert remote.profiles.received_files == 0 and remote.profiles.applied_key is None
+    assert remote.floor.free  # nobody held the floor for the viewer

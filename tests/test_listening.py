@@ -16,12 +16,19 @@ from peer_local.asr.wer import word_error_rate
 from peer_local.audio_input import AudioInputError, open_audio_source
 from peer_local.audio_input.devices import AudioDevice, resolve_input_device
 from peer_local.audio_input.file_source import FileAudioSource
-from peer_local.bench.speech import SENTENCES, conversation, espeak, write_wav
+from peer_local.bench.speech import SENTENCES, conversation, espeak, read_wav, write_wav
 from peer_local.listener import Listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.transcript_sender import TranscriptSender
-from peer_local.turns import EndOfTurnDetector, SpeechDiscarded, SpeechStarted, TurnEnded, TurnSettings
+from peer_local.turns import (
+    EndOfTurnDetector,
+    SpeechConfirmed,
+    SpeechDiscarded,
+    SpeechStarted,
+    TurnEnded,
+    TurnSettings,
+)
 from peer_local.vad import VAD_CHUNK
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
@@ -61,8 +68,10 @@ def test_detector_reports_speech_start_at_once_and_the_turn_with_pre_roll_at_its
     for i, p in enumerate(probabilities):
         for event in detector.push(np.full(VAD_CHUNK, i, dtype=np.float32), i * chunk_s, p):
             events.append((i, event))
-    assert isinstance(events[0][1], SpeechStarted) and events[0][0] == 5
-    index, turn = events[1]
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechConfirmed, TurnEnded]
+    assert events[0][0] == 5
+    assert events[1][0] == 8  # 0.1 s voiced: a remark, not a click (barge-in while the avatar prepares)
+    index, turn = events[2]
     assert isinstance(turn, TurnEnded)
     assert turn.start_s == pytest.approx(5 * chunk_s) and turn.end_s == pytest.approx(15 * chunk_s)
     assert index == 14 + 10  # 0.3 s of silence (10 chunks) after the last voiced chunk
@@ -215,3 +224,33 @@ async def test_half_duplex_ignores_input_while_the_avatar_speaks(
         async with asyncio.timeout(30):
             turns = await listener.run()
     assert listener.muted and turns == [] and sender.interrupts_sent == 0
+
+
+async def test_asr_runs_during_the_end_of_turn_wait_and_a_resumed_sentence_is_transcribed_whole(
+    tmp_path: Path, transcriber: FasterWhisperTranscriber
+) -> None:
+    rate = 22_050
+
+    def spoken(text: str, path: Path) -> np.ndarray:
+        samples, _ = read_wav(espeak(text, path))
+        loud = np.flatnonzero(np.abs(samples) > 300)
+        return samples[loud[0] : loud[-1] + 1]  # without espeak-ng's own silence around the words
+
+    first = spoken("So the plan for next week is to", tmp_path / "a.wav")
+    second = spoken("review the budget with the team.", tmp_path / "b.wav")
+    gap = np.zeros(int(0.2 * rate), np.int16)  # longer than the 100 ms that start the early ASR, shorter than 320 ms
+    path = write_wav(
+        tmp_path / "resumed.wav", np.concatenate([gap, first, gap, second, np.zeros(rate, np.int16)]), rate
+    )
+    listener = Listener(  # in real time: the listener's clock is the file's
+        FileAudioSource(path, realtime=True),
+        transcriber,
+        on_turn=lambda t: None,
+        turn_settings=TurnSettings(early_asr_s=0.1, end_silence_s=0.32),
+    )
+    async with asyncio.timeout(60):
+        await listener.run()
+    assert len(listener.turns) == 1
+    turn = listener.turns[0]
+    assert "plan" in turn.text.lower() and "team" in turn.text.lower()  # the early result of the first half: dropped
+    assert turn.asr_early and turn.end_s < turn.asr_start_s < turn.detected_s  # began inside the silence wait

@@ -156,7 +156,13 @@ async def test_the_control_endpoint_mutes_and_skips_and_the_remote_hears_it(
             async with http.post(f"{base}/launch-missiles") as response:
                 assert response.status == 404
             async with http.get(base) as response:
-                assert await response.json() == {"mode": "clone", "muted": True, "answering": False, "skips": 1}
+                assert await response.json() == {
+                    "mode": "clone",
+                    "muted": True,
+                    "answering": False,
+                    "skips": 1,
+                    "answer": "addressed",
+                }
     finally:
         await server.stop()
 

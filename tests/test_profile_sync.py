@@ -79,6 +79,7 @@ async def test_profile_syncs_once_is_prepared_once_and_is_not_sent_again(
             assert hashlib.sha256(cached.read_bytes()).hexdigest() == entry.sha256
         assert remote.producer.face is not original_face  # type: ignore[attr-defined]
         assert remote.responder is not None and "Olena Testenko" in remote.responder.conversation.persona.text
+        assert remote.decider.names == ("Olena Testenko", "Olena", "Sasha")  # it answers to her name and alias
 
         again = local_peer(signaling, token, CollectingSink())
         second = ProfileSender(again, profile)

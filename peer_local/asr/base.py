@@ -16,6 +16,8 @@ class AsrError(RuntimeError):
 class AsrResult:
     text: str
     language: str | None
+    no_speech_prob: float | None = None  # the highest over the turn's segments (None: the backend cannot tell)
+    avg_logprob: float | None = None  # the segments' mean, weighted by their length in tokens
 
 
 class Transcriber(Protocol):

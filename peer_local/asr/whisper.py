@@ -87,5 +87,11 @@ class FasterWhisperTranscriber:
             condition_on_previous_text=False,
             without_timestamps=True,
         )
+        segments = list(segments)
         text = " ".join(segment.text.strip() for segment in segments).strip()
-        return AsrResult(text=text, language=info.language)
+        if not segments:
+            return AsrResult(text=text, language=info.language)
+        weights = [max(1, len(segment.tokens)) for segment in segments]
+        avg_logprob = sum(w * s.avg_logprob for w, s in zip(weights, segments, strict=True)) / sum(weights)
+        no_speech = max(segment.no_speech_prob for segment in segments)
+        return AsrResult(text=text, language=info.language, no_speech_prob=no_speech, avg_logprob=avg_logprob)

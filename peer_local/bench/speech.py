@@ -18,12 +18,12 @@ SENTENCES = [
 ]
 
 
-def espeak(text: str, path: Path, speed: int = 150) -> Path:
-    """Speak ``text`` into a 22.05 kHz mono WAV."""
+def espeak(text: str, path: Path, speed: int = 150, voice: str = "en-us") -> Path:
+    """Speak ``text`` into a 22.05 kHz mono WAV (``voice``: an espeak-ng voice, e.g. ``en-us+f3``)."""
     binary = shutil.which("espeak-ng")
     if binary is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng; .ci/run does it)")
-    subprocess.run([binary, "-v", "en-us", "-s", str(speed), "-w", str(path), text], check=True, timeout=60)
+    subprocess.run([binary, "-v", voice, "-s", str(speed), "-w", str(path), text], check=True, timeout=60)
     return path
 
 

@@ -93,6 +93,17 @@ def register(subparsers: Any) -> None:
         "the local peer, the end of each question to the avatar's first audio and first speaking video frame.",
     )
 
+    _bench(
+        benches,
+        "meeting",
+        run_meeting,
+        help="a scripted multi-party meeting through avatar demo --answer addressed, silence vs smart-turn",
+        description="Play a generated meeting (three espeak-ng voices, lines addressing the clone, a follow-up, "
+        "a noise, a mid-sentence pause, an overlap) into `avatar demo --answer addressed`, once per end-of-turn "
+        "detector, and report answered when addressed / not, talk-over events, cut lines and end of speech -> "
+        "first clone audio.",
+    )
+
     turn = _bench(
         benches,
         "turn",
@@ -168,6 +179,15 @@ def run_e2e(args: argparse.Namespace) -> int:
     print_e2e_table(result)
     write_json(args.json, result)
     return 0 if "error" not in result else 1
+
+
+def run_meeting(args: argparse.Namespace) -> int:
+    from peer_local.bench.meeting import print_meeting_table, run_meeting_bench
+
+    result = asyncio.run(run_meeting_bench())
+    print_meeting_table(result)
+    write_json(args.json, result)
+    return 0 if not any("error" in v for v in result.values() if isinstance(v, dict)) else 1
 
 
 def run_turn(args: argparse.Namespace) -> int:

@@ -79,6 +79,9 @@ LISTENING_FIELDS = (
     "vad_threshold",
     "min_speech_ms",
     "end_silence_ms",
+    "turn_detector",
+    "smart_turn_model",
+    "early_asr_ms",
     "pre_roll_ms",
     "asr_model",
     "asr_device",
@@ -98,6 +101,23 @@ def add_listening_arguments(parser: argparse.ArgumentParser, with_input: bool = 
     parser.add_argument("--vad-threshold", type=float, help="speech probability that starts speech (default 0.5)")
     parser.add_argument("--min-speech-ms", type=int, help="shortest speech that counts as a turn (default 250)")
     parser.add_argument("--end-silence-ms", type=int, help="silence that ends a turn (default 320)")
+    parser.add_argument(
+        "--turn-detector",
+        choices=["silence", "smart-turn"],
+        help="what ends a turn: silence (--end-silence-ms, the default) or smart-turn (Smart Turn v3 judges each "
+        "200 ms pause: complete ends the turn, a pause mid-sentence waits up to 2 s)",
+    )
+    parser.add_argument(
+        "--early-asr-ms",
+        type=int,
+        help="silence after which the turn so far is transcribed during the end-of-turn wait (default 100; 0: off)",
+    )
+    parser.add_argument(
+        "--smart-turn-model",
+        type=Path,
+        metavar="ONNX",
+        help="smart-turn-v3.2-cpu.onnx (default: the one inside an installed pipecat-ai)",
+    )
     parser.add_argument("--pre-roll-ms", type=int, help="audio kept from before speech is detected (default 200)")
     parser.add_argument(
         "--asr-model", help="faster-whisper model: tiny.en (bundled, default), a model name, or a directory"
@@ -217,7 +237,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "person_mic", "session_log")  # InChargeSettings
+IN_CHARGE_FIELDS = ("profile", "control_port", "webcam", "person_mic", "session_log", "answer")  # InChargeSettings
 
 
 def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -237,3 +257,9 @@ def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
         help="your real microphone, put on the virtual microphone on take-over (default: the default input)",
     )
     parser.add_argument("--session-log", help="session log (JSONL) path, or none (default: under the user data dir)")
+    parser.add_argument(
+        "--answer",
+        choices=["always", "addressed", "never"],
+        help="when the clone answers: always, addressed (its name, a follow-up to its answer, or [a]/answer-this; "
+        "default for avatar local) or never (listen only); avatar demo defaults to always",
+    )

@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--input", help="what the clone listens to: mic (default), mic:NAME|INDEX, loopback, a FILE, or none"
     )
+    parser.add_argument(
+        "--turn-detector",
+        choices=["silence", "smart-turn"],
+        help="what ends a turn: silence (the default) or smart-turn (Smart Turn v3 judges each pause)",
+    )
+    parser.add_argument("--smart-turn-model", type=Path, metavar="ONNX", help="the Smart Turn v3 ONNX file")
     parser.add_argument("--face-image", type=Path, help="photo of the person (default: the bundled astronaut portrait)")
     parser.add_argument("--persona", help="system prompt: who the person is and how they speak")
     parser.add_argument(
@@ -70,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         "bench_stamp",
         "port",
         "input",
+        "turn_detector",
+        "smart_turn_model",
         "face_image",
         "persona",
         "camera",
@@ -88,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
     from peer_local.audio_input import AudioInputError
     from peer_local.profile.store import ProfileError
     from peer_local.sinks.virtual_camera import VirtualCameraError
+    from peer_local.smart_turn import SmartTurnModelError
 
     try:
         asyncio.run(Demo(settings, explicit_devices(args)).run())
-    except (AudioInputError, AsrError, VirtualCameraError, ProfileError) as exc:
+    except (AudioInputError, AsrError, VirtualCameraError, ProfileError, SmartTurnModelError) as exc:
         print(f"avatar demo: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from peer_local.profile.store import ProfileError
     from peer_local.runner import LocalRun
     from peer_local.sinks.virtual_camera import VirtualCameraError
+    from peer_local.smart_turn import SmartTurnModelError
     from peer_local.vad import VadModelError
 
     try:
@@ -95,7 +96,15 @@ def run(args: argparse.Namespace) -> int:
                 explicit_devices=explicit_devices(args),
             ).main()
         )
-    except (SignalingAuthError, AudioInputError, AsrError, VadModelError, VirtualCameraError, ProfileError) as exc:
+    except (
+        SignalingAuthError,
+        AudioInputError,
+        AsrError,
+        VadModelError,
+        SmartTurnModelError,
+        VirtualCameraError,
+        ProfileError,
+    ) as exc:
         print(f"avatar local: {exc}", file=sys.stderr)
         return 1
     return 0

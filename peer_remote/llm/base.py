@@ -34,3 +34,8 @@ class LanguageModel(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes (approximate where the tokenizer is not at hand)."""
         ...
+
+    def pause_generation(self, paused: bool) -> None:
+        """Hold (or resume) generation between tokens, so that other work on this machine (the first clause's
+        TTS) gets the CPU; a model served elsewhere ignores it."""
+        ...

@@ -26,6 +26,9 @@ def bundled_gguf() -> Path:
         raise LlmError(f"embedded LLM: {exc}") from exc
 
 
+PAUSE_POLL_S = 0.05  # a paused generation still notices a stop this often
+
+
 class LlamaCppModel:
     """Generation runs in a worker thread; a stop flag checked between tokens cancels it."""
 
@@ -40,6 +43,8 @@ class LlamaCppModel:
         self.name = f"llama.cpp:{(model_path or Path(BUNDLED_GGUF)).name}"
         self._llama: Any = None
         self._lock = threading.Lock()  # one generation at a time
+        self._running = threading.Event()  # cleared: generation waits between tokens (pause_generation)
+        self._running.set()
 
     async def load(self) -> None:
         if self._llama is None:
@@ -69,6 +74,12 @@ class LlamaCppModel:
             return max(1, len(text) // 4)
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False))
 
+    def pause_generation(self, paused: bool) -> None:
+        if paused:
+            self._running.clear()
+        else:
+            self._running.set()
+
     async def stream(self, messages: list[ChatMessage], max_tokens: int, temperature: float) -> AsyncIterator[str]:
         await self.load()
         loop = asyncio.get_running_loop()
@@ -86,6 +97,8 @@ class LlamaCppModel:
                         repeat_penalty=self.repeat_penalty,
                     )
                     for chunk in chunks:
+                        while not self._running.wait(PAUSE_POLL_S) and not stop.is_set():
+                            pass  # paused: the first clause's TTS has the CPU
                         if stop.is_set():
                             break
                         delta = chunk["choices"][0]["delta"].get("content")

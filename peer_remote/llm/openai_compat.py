@@ -80,6 +80,9 @@ class OpenAIChatModel:
         except aiohttp.ClientError as exc:
             raise LlmError(f"LLM request to {self.url} failed: {exc}") from exc
 
+    def pause_generation(self, paused: bool) -> None:
+        return None  # the server's generation does not take this machine's CPU
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

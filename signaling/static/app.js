@@ -125,6 +125,9 @@ function onData(message) {
       const dd = document.createElement("dd"); dd.textContent = Math.round(value) + " ms";
       list.append(dt, dd);
     }
+  } else if (message.type === "decision") {
+    // why the clone answers a remark or lets it pass (meeting manners)
+    $("decision").textContent = message.answered ? "answered (" + (message.why || "asked") + ")" : "not answered: " + message.reason;
   } else if (message.type === "control") {
     const badge = $("control");
     const person = message.mode === "person";
