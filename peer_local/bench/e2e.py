@@ -7,15 +7,11 @@ peer, and the A/V offset of the received answer.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from peer_local.bench.processes import open_log
+from peer_local.bench.processes import demo_metrics
 from peer_local.bench.speech import conversation
 
 QUESTIONS = [
@@ -32,41 +28,16 @@ GAP_S = 9.0  # room for an answer to start (it is cut by the next question, whic
 async def run_e2e_bench() -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="avatar-bench-e2e-"))
     questions = conversation(workdir / "questions.wav", QUESTIONS, gap_s=GAP_S, lead_s=2.0)
-    metrics = workdir / "metrics.json"
     duration = 2.0 + len(QUESTIONS) * (GAP_S + 3.0) + 2.0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AVATAR_")}
-    log = open_log(str(workdir / "demo.log"))
-    try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "peer_local.cli",
-            "demo",
-            "--port",
-            "0",
-            "--no-browser",
-            "--input",
-            str(questions),
-            "--camera",
-            "none",
-            "--mic-out",
-            "none",
-            "--bench-stamp",
-            "--metrics-json",
-            str(metrics),
-            "--duration",
-            str(duration),
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        async with asyncio.timeout(duration + 180):
-            code = await process.wait()
-    finally:
-        log.close()
-    if code != 0 or not metrics.exists():
-        return {"error": f"avatar demo failed (exit {code}); log in {workdir / 'demo.log'}"}
-    report = json.loads(metrics.read_text())
+    report = await demo_metrics(
+        *("--input", str(questions), "--camera", "none", "--mic-out", "none", "--bench-stamp"),
+        *("--duration", str(duration)),
+        metrics=workdir / "metrics.json",
+        log_path=workdir / "demo.log",
+        timeout_s=duration + 180,
+    )
+    if "error" in report:
+        return report
     return {"bench": "e2e", "questions": len(QUESTIONS), **report, "logs": str(workdir)}
 
 

@@ -9,10 +9,6 @@ lines cut into several turns, and end of speech -> first clone audio for address
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from media.measure import summary_ms
-from peer_local.bench.processes import open_log
+from peer_local.bench.processes import demo_metrics
 from peer_local.bench.speech import espeak, read_wav, write_wav
 
 RATE = 22_050
@@ -144,26 +140,15 @@ def score(lines: list[dict[str, Any]], report: dict[str, Any]) -> dict[str, Any]
 
 
 async def run_demo(workdir: Path, meeting: Path, duration_s: float, detector: str) -> dict[str, Any]:
-    metrics = workdir / f"metrics-{detector}.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AVATAR_") or k == "AVATAR_SMART_TURN_MODEL"}
-    log = open_log(str(workdir / f"demo-{detector}.log"))
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "peer_local.cli", "demo", "--port", "0", "--no-browser"),
-            *("--input", str(meeting), "--camera", "none", "--mic-out", "none", "--control-port", "0"),
-            *("--session-log", "none", "--answer", "addressed", "--turn-detector", detector),
-            *("--metrics-json", str(metrics), "--duration", str(duration_s)),
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        async with asyncio.timeout(duration_s + 180):
-            code = await process.wait()
-    finally:
-        log.close()
-    if code != 0 or not metrics.exists():
-        return {"error": f"avatar demo --turn-detector {detector} failed (exit {code}); log in {log.name}"}
-    return dict(json.loads(metrics.read_text()))
+    return await demo_metrics(
+        *("--input", str(meeting), "--camera", "none", "--mic-out", "none", "--control-port", "0"),
+        *("--session-log", "none", "--answer", "addressed", "--turn-detector", detector),
+        *("--duration", str(duration_s)),
+        metrics=workdir / f"metrics-{detector}.json",
+        log_path=workdir / f"demo-{detector}.log",
+        timeout_s=duration_s + 180,
+        keep_env=("AVATAR_SMART_TURN_MODEL",),
+    )
 
 
 async def run_meeting_bench(detectors: tuple[str, ...] = ("silence", "smart-turn")) -> dict[str, Any]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import psutil
@@ -51,9 +54,13 @@ def cpu_percent(before: CpuSample, after: CpuSample) -> float:
 
 
 async def start_avatar(
-    *args: str, env: dict[str, str] | None = None, log_path: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    log_path: str | None = None,
+    base_env: Mapping[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start ``avatar ARGS`` with this interpreter; output goes to ``log_path`` (or is discarded)."""
+    """Start ``avatar ARGS`` with this interpreter in ``base_env`` (this process's) plus ``env``; output goes to
+    ``log_path`` (or is discarded)."""
     out = open_log(log_path) if log_path else asyncio.subprocess.DEVNULL
     try:
         return await asyncio.create_subprocess_exec(
@@ -61,13 +68,46 @@ async def start_avatar(
             "-m",
             "peer_local.cli",
             *args,
-            env={**os.environ, **(env or {})},
+            env={**(os.environ if base_env is None else base_env), **(env or {})},
             stdout=out,
             stderr=out,
         )
     finally:
         if not isinstance(out, int):
             out.close()
+
+
+def environment_without_avatar_settings(keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """This process's environment less its ``AVATAR_*`` settings (but those in ``keep``), for a child that must
+    run on its own defaults."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AVATAR_") or k in keep}
+
+
+async def demo_metrics(
+    *args: str, metrics: Path, log_path: Path, timeout_s: float, keep_env: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Run ``avatar demo ARGS --metrics-json METRICS`` on this machine to its end and return its metrics, or
+    ``{"error": ...}`` naming the log when it failed."""
+    process = await start_avatar(
+        *("demo", "--port", "0", "--no-browser", *args, "--metrics-json", str(metrics)),
+        log_path=str(log_path),
+        base_env=environment_without_avatar_settings(keep_env),
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            code = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return read_metrics(metrics, code, f"avatar demo {' '.join(args)} failed (exit {code}); log in {log_path}")
+
+
+def read_metrics(metrics: Path, code: int, failure: str) -> dict[str, Any]:
+    """A finished child's metrics JSON; ``{"error": failure}`` when it failed or wrote none."""
+    if code != 0 or not metrics.exists():
+        return {"error": failure}
+    return dict(json.loads(metrics.read_text()))
 
 
 def open_log(path: str) -> IO[bytes]:
