@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,3 +55,27 @@ def local_peer(
 ) -> LocalPeer:
     settings = LocalSettings.load({**peer_fields(service, token), **extra})
     return LocalPeer(settings, [sink], role=role)  # type: ignore[list-item]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def run_avatar(*args: str, timeout_s: float, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``avatar ARGS`` in a child process from the repository root, to its end (killed after ``timeout_s``):
+    exit code, stdout, stderr."""
+    child = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "peer_local.cli", *args),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            out, err = await child.communicate()
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert child.returncode is not None
+    return child.returncode, out.decode(), err.decode()

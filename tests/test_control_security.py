@@ -7,7 +7,6 @@ import asyncio
 import logging
 import shutil
 import stat
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,9 +22,8 @@ from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from signaling.server import SignalingService
 from tests.collecting_sink import CollectingSink
-from tests.peer_helpers import peer_fields
+from tests.peer_helpers import peer_fields, run_avatar
 
-ROOT = Path(__file__).resolve().parent.parent
 CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Headers", "Access-Control-Allow-Methods")
 UNCHANGED = {"mode": "clone", "muted": False, "answering": True, "skips": 0}
 
@@ -165,25 +163,7 @@ def test_a_secret_file_from_an_earlier_run_is_replaced_not_reused(tmp_path: Path
 
 async def avatar_control(*args: str) -> tuple[int, str, str]:
     """``avatar control ARGS`` in a child process (it inherits XDG_STATE_HOME), bounded in time."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "peer_local.cli",
-        "control",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(60):
-            out, err = await child.communicate()
-    finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
-    assert child.returncode is not None
-    return child.returncode, out.decode(), err.decode()
+    return await run_avatar("control", *args, timeout_s=60)
 
 
 @pytest.mark.slow

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import av
@@ -14,34 +12,16 @@ import numpy as np
 import pytest
 
 from peer_local.bench.speech import conversation
+from tests.peer_helpers import run_avatar
 
 pytestmark = pytest.mark.slow
 
 
 async def run_demo(*args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AVATAR_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "peer_local.cli",
-        "demo",
-        "--port",
-        "0",
-        "--no-browser",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        async with asyncio.timeout(120):
-            stdout, _ = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0
-    return stdout.decode()
+    code, out, _ = await run_avatar("demo", "--port", "0", "--no-browser", *args, timeout_s=120, env=env)
+    assert code == 0
+    return out
 
 
 async def test_demo_prints_a_join_url_and_records_the_stream(tmp_path: Path) -> None:
