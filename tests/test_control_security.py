@@ -25,7 +25,7 @@ from tests.collecting_sink import CollectingSink
 from tests.peer_helpers import peer_fields, run_avatar
 
 CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Headers", "Access-Control-Allow-Methods")
-UNCHANGED = {"mode": "clone", "muted": False, "answering": True, "skips": 0}
+UNCHANGED = {"mode": "clone", "muted": False, "answering": True, "skips": 0, "answer": "addressed"}
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ async def test_the_right_secret_from_this_machine_is_obeyed(
     own_origin = {**headers, "Origin": f"http://127.0.0.1:{endpoint.port}"}
     assert (await call(endpoint, "POST", "/control/skip", own_origin))[1]["skips"] == 1
     status, body, _ = await call(endpoint, "GET", "/control", headers)
-    assert status == 200 and body == {"mode": "clone", "muted": True, "answering": False, "skips": 1}
+    assert status == 200 and body == {**UNCHANGED, "muted": True, "answering": False, "skips": 1}
     assert not any(name in response_headers for name in CORS_HEADERS)
     status, body, _ = await call(endpoint, "POST", "/control/launch-missiles", headers)
     assert status == 404 and "one of take-over" in str(body["error"])  # authenticated: now it may say why
