@@ -1,4 +1,9 @@
-"""``avatar bench turn``: transcript in -> first audio frame out, over 10 turns, with each stage beside it."""
+"""``avatar bench turn``: transcript in -> first audio frame out, over 10 turns, with each stage beside it.
+
+In the same run, the baseline: a naive chain of the same models called one after another in this process, with
+nothing else running (the LLM streamed to the end of its first clause, then the TTS's first block of that clause),
+so the product's figure is reported as a ratio to what its own models need.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ from media.protocol import DataMessage, Transcript
 from media.stream import AVStream
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.backends import build_face, build_llm, build_persona, build_tts
+from peer_remote.chunking import ClauseChunker
 from peer_remote.conversation import Conversation
+from peer_remote.llm.base import LanguageModel
 from peer_remote.responder import ReplySettings, Responder
 from peer_remote.settings import RemoteSettings
+from peer_remote.tts.base import Synthesizer
 
 QUESTIONS = [
     "What time is the meeting tomorrow?",
@@ -76,24 +84,65 @@ async def run_turn_bench(settings: RemoteSettings, turns: int = 10) -> dict[str,
             task.cancel()
         await stream.stop()
     values = [t.values() for t in responder.timelines]
+    naive = await naive_chain_ms(settings, llm, responder.tts, turns)
+    product = summary_ms([v["first_audio_frame_sent_ms"] for v in values if "first_audio_frame_sent_ms" in v])
+    baseline = summary_ms(naive)
     result: dict[str, Any] = {
         "bench": "turn",
         "turns": len(values),
         "llm": llm.name,
         "tts": responder.tts.name,
         "face": producer.face.name,
-        "transcript_to_first_audio_ms": summary_ms(
-            [v["first_audio_frame_sent_ms"] for v in values if "first_audio_frame_sent_ms" in v]
-        ),
+        "transcript_to_first_audio_ms": product,
         "stages_ms": {stage: summary_ms([v[stage] for v in values if stage in v]) for stage in STAGES},
+        "naive_chain_ms": baseline,
+        "ratio_to_naive_chain_p50": ratio(product["p50"], baseline["p50"]),
         "per_turn": values,
+        "naive_chain_per_turn_ms": naive,
     }
     return result
+
+
+def ratio(product: float | None, baseline: float | None) -> float | None:
+    return round(product / baseline, 2) if product is not None and baseline else None
+
+
+async def naive_chain_ms(settings: RemoteSettings, llm: LanguageModel, tts: Synthesizer, turns: int) -> list[float]:
+    """Per question: ms from the question to the TTS's first block of the LLM's first clause, the models called
+    one after another with nothing else running (a fresh conversation each time: the persona and the question)."""
+    loop = asyncio.get_running_loop()
+    figures = []
+    for i in range(turns):
+        conversation = Conversation(build_persona(settings, llm.name), llm.count_tokens, settings.context_tokens)
+        conversation.add_user(QUESTIONS[i % len(QUESTIONS)])
+        start = loop.time()
+        chunker = ClauseChunker()
+        first: str | None = None
+        stream = llm.stream(conversation.messages("en"), settings.max_tokens, settings.temperature)
+        try:
+            async for delta in stream:
+                if chunks := chunker.feed(delta):
+                    first = chunks[0]
+                    break
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        first = first or next(iter(chunker.flush()), None)
+        if first is None:
+            continue
+        synthesis = tts.synthesize(first)
+        try:
+            async for _ in synthesis:
+                break
+        finally:
+            await synthesis.aclose()  # type: ignore[attr-defined]
+        figures.append(round((loop.time() - start) * 1000, 1))
+    return figures
 
 
 def print_turn_table(result: dict[str, Any]) -> None:
     print(f"{result['turns']} turns: {result['llm']} -> {result['tts']} -> {result['face']}")
     rows = [("transcript -> first audio frame", result["transcript_to_first_audio_ms"])]
+    rows.append(("naive chain (same models, one after another)", result["naive_chain_ms"]))
     rows += [
         (f"  {name.removesuffix('_ms').replace('_', ' ')}", summary) for name, summary in result["stages_ms"].items()
     ]
@@ -102,3 +151,5 @@ def print_turn_table(result: dict[str, Any]) -> None:
     for name, summary in rows:
         if summary["count"]:
             print(f"{name:<{width}}  {summary['p50']:<7.0f} {summary['p95']:.0f}")
+    if result["ratio_to_naive_chain_p50"] is not None:
+        print(f"product / naive chain (p50): {result['ratio_to_naive_chain_p50']:.2f}x")

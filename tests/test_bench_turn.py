@@ -1,0 +1,21 @@
+"""`avatar bench turn` reports the product's turn beside the naive chain of its own models, measured in one run
+(issue 22: a figure without its baseline says nothing on a machine of unknown speed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from peer_local.bench.turn import run_turn_bench
+from peer_remote.settings import RemoteSettings
+
+pytestmark = pytest.mark.slow
+
+
+async def test_bench_turn_measures_the_naive_chain_of_the_same_models_in_the_same_run() -> None:
+    result = await run_turn_bench(RemoteSettings.load({}), turns=2)
+    assert result["transcript_to_first_audio_ms"]["count"] == 2
+    assert result["naive_chain_ms"]["count"] == 2 and len(result["naive_chain_per_turn_ms"]) == 2
+    assert all(ms > 0 for ms in result["naive_chain_per_turn_ms"])
+    assert result["ratio_to_naive_chain_p50"] == pytest.approx(
+        result["transcript_to_first_audio_ms"]["p50"] / result["naive_chain_ms"]["p50"], abs=0.01
+    )
