@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from peer_local.audio_input.base import ASR_RATE, AudioChunk, AudioInputError
+from peer_local.audio_input.base import AudioChunk, AudioInputError
 from peer_local.audio_input.devices import AudioDevice, capture_channels, load_sounddevice, wasapi_settings
-from peer_local.audio_input.resampling import MonoResampler16k
+from peer_local.audio_input.resampling import CaptureQueue, chunks_at_16k
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +28,13 @@ class DeviceAudioSource:
         self.device = device
         self.name = f"{kind}:{device.name}"
         self._stream: Any = None
-        self._queue: asyncio.Queue[tuple[np.ndarray, float]] | None = None
+        self._queue: CaptureQueue | None = None
         self.overflows = 0
 
     async def chunks(self) -> AsyncIterator[AudioChunk]:
         sd = load_sounddevice()
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue(maxsize=QUEUE_BLOCKS)
+        queue: CaptureQueue = asyncio.Queue(maxsize=QUEUE_BLOCKS)
         self._queue = queue
         rate = int(self.device.default_samplerate) or 48_000
         channels = capture_channels(self.device)
@@ -67,18 +67,9 @@ class DeviceAudioSource:
         except (sd.PortAudioError, ValueError) as exc:
             raise AudioInputError(f"cannot open {self.device.describe()}: {exc} (is it busy or unplugged?)") from exc
         logger.info("capturing from %s", self.device.describe())
-        resampler = MonoResampler16k()
-        position = 0
         try:
-            while True:
-                async with asyncio.timeout(5.0):
-                    data, t = await queue.get()
-                samples = resampler.samples(data, rate)
-                if samples.size:
-                    yield AudioChunk(samples, max(t, position / ASR_RATE))
-                    position += samples.size
-        except TimeoutError as exc:
-            raise AudioInputError(f"{self.device.name} delivered no audio for 5 s") from exc
+            async for chunk in chunks_at_16k(queue, rate, lambda: self.device.name):
+                yield chunk
         finally:
             await self.close()
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from peer_local.audio_input.base import ASR_RATE, AudioChunk, AudioInputError
-from peer_local.audio_input.resampling import MonoResampler16k
+from peer_local.audio_input.base import AudioChunk, AudioInputError
+from peer_local.audio_input.resampling import CaptureQueue, chunks_at_16k
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class LoopbackAudioSource:
 
     async def chunks(self) -> AsyncIterator[AudioChunk]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[np.ndarray, float] | BaseException] = asyncio.Queue(maxsize=QUEUE_BLOCKS)
+        queue: CaptureQueue = asyncio.Queue(maxsize=QUEUE_BLOCKS)
         start = time.perf_counter()
 
         def put(item: tuple[np.ndarray, float] | BaseException) -> None:
@@ -203,21 +203,9 @@ class LoopbackAudioSource:
 
         self._thread = threading.Thread(target=self._capture, args=(deliver, start), name="meeting-audio", daemon=True)
         self._thread.start()
-        resampler = MonoResampler16k()
-        position = 0
         try:
-            while True:
-                async with asyncio.timeout(5.0):
-                    item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                data, t = item
-                samples = resampler.samples(data, CAPTURE_RATE)
-                if samples.size:
-                    yield AudioChunk(samples, max(t, position / ASR_RATE))
-                    position += samples.size
-        except TimeoutError as exc:
-            raise AudioInputError(f"{self.current.endpoint.name} delivered no audio for 5 s") from exc
+            async for chunk in chunks_at_16k(queue, CAPTURE_RATE, lambda: self.current.endpoint.name):
+                yield chunk
         finally:
             await self.close()
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
 import av
 import numpy as np
 
-from peer_local.audio_input.base import ASR_RATE
+from peer_local.audio_input.base import ASR_RATE, AudioChunk, AudioInputError
+
+CaptureQueue = asyncio.Queue[tuple[np.ndarray, float] | BaseException]
+NO_AUDIO_TIMEOUT_S = 5.0
 
 
 class MonoResampler16k:
@@ -33,3 +39,24 @@ class MonoResampler16k:
     def flush(self) -> np.ndarray:
         out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(None)]
         return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, dtype=np.float32)
+
+
+async def chunks_at_16k(queue: CaptureQueue, rate: int, name: Callable[[], str]) -> AsyncIterator[AudioChunk]:
+    """A capture thread's blocks (samples at ``rate``, capture time in s) as 16 kHz mono chunks on one clock; an
+    exception the thread puts on ``queue`` is raised here, and 5 s without audio is an :class:`AudioInputError`
+    naming the device (``name()``, asked then: the device may have changed)."""
+    resampler = MonoResampler16k()
+    position = 0
+    try:
+        while True:
+            async with asyncio.timeout(NO_AUDIO_TIMEOUT_S):
+                item = await queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            data, t = item
+            samples = resampler.samples(data, rate)
+            if samples.size:
+                yield AudioChunk(samples, max(t, position / ASR_RATE))
+                position += samples.size
+    except TimeoutError as exc:
+        raise AudioInputError(f"{name()} delivered no audio for {NO_AUDIO_TIMEOUT_S:.0f} s") from exc
