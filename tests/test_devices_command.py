@@ -102,9 +102,14 @@ def test_with_a_sound_server_the_null_sink_and_the_default_sinks_monitor_are_fou
     }
 
 
+def tone_wav(path: Path, seconds: int) -> Path:
+    """A 440 Hz tone at half scale, 48 kHz, for the computer to play."""
+    t = np.arange(48_000 * seconds) / 48_000
+    return write_wav(path, (np.sin(2 * np.pi * 440 * t) * 16_000).astype(np.int16), 48_000)
+
+
 def test_loopback_hears_what_the_computer_plays(speakers: dict[str, str], tmp_path: Path) -> None:
-    t = np.arange(48_000) / 48_000
-    tone = write_wav(tmp_path / "tone.wav", (np.sin(2 * np.pi * 440 * t) * 16_000).astype(np.int16), 48_000)
+    tone = tone_wav(tmp_path / "tone.wav", seconds=1)
     listening = subprocess.Popen(
         [sys.executable, "-c", LISTEN], env=speakers, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -163,8 +168,7 @@ def test_loopback_follows_the_default_output_when_a_headset_becomes_it(
     pactl(
         speakers, "load-module", "module-null-sink", "sink_name=headset", "sink_properties=device.description=Headset"
     )
-    t = np.arange(48_000 * 3) / 48_000
-    tone = write_wav(tmp_path / "tone.wav", (np.sin(2 * np.pi * 440 * t) * 16_000).astype(np.int16), 48_000)
+    tone = tone_wav(tmp_path / "tone.wav", seconds=3)
     listening = subprocess.Popen(
         [sys.executable, "-c", FOLLOW], env=speakers, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
