@@ -32,12 +32,23 @@ def test_dockerfile_runs_as_a_user_builds_from_the_lock_and_bakes_no_models() ->
     users = re.findall(r"^USER (\S+)", text, flags=re.MULTILINE)
     assert users and users[-1] not in ("root", "0", "0:0")
     assert re.search(r"^FROM nvidia/cuda:[\d.]+-\S*runtime", text, flags=re.MULTILINE)
-    assert "uv sync --frozen --no-dev" in text and "COPY --chown=avatar:avatar pyproject.toml uv.lock" in text
+    assert "COPY --chown=avatar:avatar pyproject.toml uv.lock" in text
     assert '--branch "${FISH_SPEECH_REF}"' in text and "ARG FISH_SPEECH_REF=v1.5" in text
     assert "--project /opt/fish-speech-env" in text  # Fish Speech's packages from its own lock (test_fish_speech_env)
     assert 'VOLUME ["/models"]' in text and "huggingface-cli download" not in text
     assert 'ENTRYPOINT ["/app/container/entrypoint.sh"]' in text
     assert "AVATAR_TOKEN" not in text.split("ENV", 1)[1]  # no secret baked into the image
+
+
+def test_the_image_installs_the_avatars_role_not_the_laptops() -> None:
+    text = (CONTAINER / "Dockerfile").read_text()
+    syncs = [line for line in text.splitlines() if "uv sync" in line and "--project" not in line]
+    assert len(syncs) == 1, syncs
+    flags = syncs[0].split()
+    assert {"--frozen", "--no-default-groups", "--no-cache"} <= set(flags)
+    extras = {flags[i + 1] for i, flag in enumerate(flags) if flag == "--extra"}
+    assert extras == {"remote", "musetalk"}
+    assert "--all-extras" not in flags and "--group" not in flags
 
 
 def test_scripts_are_executable_and_parse() -> None:

@@ -15,7 +15,7 @@ def readme_commands() -> list[str]:
 
 
 def test_readme_gives_exactly_two_commands_demo_and_tests() -> None:
-    assert readme_commands() == ["uv run avatar demo", "uv run pytest"]
+    assert readme_commands() == ["uv run avatar demo", "uv run --group dev pytest"]
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
