@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import add_config_flag, load_settings
+from avatar.options import add_config_flag, load_settings
 from peer_local.control import ACTIONS
 from peer_local.control_secret import ControlSecretError, read_secret, secret_path
 from peer_local.settings import InChargeSettings

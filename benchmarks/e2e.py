@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from peer_local.bench.processes import demo_metrics
-from peer_local.bench.speech import conversation
+from benchmarks.harness.processes import demo_metrics
+from benchmarks.harness.speech import conversation
 
 QUESTIONS = [
     "What time is the meeting tomorrow?",

@@ -9,8 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.bench_command import write_json
-from peer_local.cli.common import SPEAKING_FIELDS, add_config_flag, add_speaking_arguments, fields_of, load_settings
+from avatar.options import (
+    SPEAKING_FIELDS,
+    add_config_flag,
+    add_speaking_arguments,
+    fields_of,
+    load_settings,
+    write_json,
+)
 from peer_remote.box.settings import BoxSettings
 from peer_remote.box.sidecar import SidecarError
 from signaling.server import install_stop_signals

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from peer_local.cli.common import add_config_flag, load_settings
+from avatar.options import add_config_flag, load_settings
 from signaling.server import InsecureBindError, resolve_token, serve_until_stopped
 from signaling.settings import SignalingSettings
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from peer_local.bench.processes import cpu_percent, cpu_sample, open_log, start_avatar, stop_process
+from benchmarks.harness.processes import cpu_percent, cpu_sample, open_log, start_avatar, stop_process
 from signaling.messages import Role
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
@@ -128,8 +128,8 @@ def read_measurement(measure_path: Path, workdir: Path) -> dict[str, Any]:
 
 async def run_impaired_transport_bench(config: TransportBenchConfig) -> dict[str, Any]:
     """Remote and signaling in namespace A, the local peer in B, every packet through the impairment bridge."""
-    from peer_local.bench.impairment import ImpairmentSpec
-    from peer_local.bench.netns import ImpairedNetwork, NetnsError
+    from benchmarks.harness.impairment import ImpairmentSpec
+    from benchmarks.harness.netns import ImpairedNetwork, NetnsError
 
     assert config.impair is not None
     spec = ImpairmentSpec.parse(config.impair)
@@ -195,7 +195,7 @@ async def start_in_namespace(
     out = open_log(log_path)
     try:
         return await asyncio.create_subprocess_exec(
-            *net.exec_argv(namespace, sys.executable, "-m", "peer_local.cli", *args),
+            *net.exec_argv(namespace, sys.executable, "-m", "avatar", *args),
             env={**os.environ, **env},
             stdout=out,
             stderr=out,

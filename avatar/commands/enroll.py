@@ -99,7 +99,7 @@ def enroll_face(args: argparse.Namespace, profile: Profile) -> int:
 
 
 def enroll_persona(args: argparse.Namespace, profile: Profile) -> int:
-    from peer_remote.persona import TEMPLATE, PersonaError, load_persona
+    from media.profile.persona import TEMPLATE, PersonaError, load_persona
 
     path = profile.file("persona.toml")
     if args.check:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from avatar.options import SPEAKING_FIELDS, add_speaking_arguments, fields_of, load_settings, write_json
 from media.settings import parse_size
-from peer_local.cli.common import SPEAKING_FIELDS, add_speaking_arguments, fields_of, load_settings
 
 
 def register(subparsers: Any) -> None:
@@ -126,17 +125,9 @@ def _bench(
     return parser
 
 
-def write_json(path: Path | None, result: dict[str, Any]) -> None:
-    """Write a result as JSON (when a path was given) and say where."""
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
-        print(f"wrote {path}")
-
-
 def run_cycles(args: argparse.Namespace) -> int:
-    from peer_local.bench.cycles import print_cycles_table
-    from peer_local.bench.cycles import run_cycles as cycles
+    from benchmarks.cycles import print_cycles_table
+    from benchmarks.cycles import run_cycles as cycles
 
     result = asyncio.run(cycles(args.count))
     print_cycles_table(result)
@@ -145,8 +136,8 @@ def run_cycles(args: argparse.Namespace) -> int:
 
 
 def run_soak(args: argparse.Namespace) -> int:
-    from peer_local.bench.soak import print_soak_table
-    from peer_local.bench.soak import run_soak as soak
+    from benchmarks.soak import print_soak_table
+    from benchmarks.soak import run_soak as soak
 
     result = asyncio.run(soak(args.duration, args.window))
     print_soak_table(result)
@@ -155,7 +146,7 @@ def run_soak(args: argparse.Namespace) -> int:
 
 
 def run_asr(args: argparse.Namespace) -> int:
-    from peer_local.bench.asr import print_asr_table, run
+    from benchmarks.asr import print_asr_table, run
 
     result = run(args.beam_size, args.end_silence_ms)
     print_asr_table(result)
@@ -164,7 +155,7 @@ def run_asr(args: argparse.Namespace) -> int:
 
 
 def run_face(args: argparse.Namespace) -> int:
-    from peer_local.bench.face import print_face_table, run_face_bench
+    from benchmarks.face import print_face_table, run_face_bench
 
     result = run_face_bench(args.musetalk_models, args.device)
     print_face_table(result)
@@ -173,7 +164,7 @@ def run_face(args: argparse.Namespace) -> int:
 
 
 def run_e2e(args: argparse.Namespace) -> int:
-    from peer_local.bench.e2e import print_e2e_table, run_e2e_bench
+    from benchmarks.e2e import print_e2e_table, run_e2e_bench
 
     result = asyncio.run(run_e2e_bench())
     print_e2e_table(result)
@@ -182,7 +173,7 @@ def run_e2e(args: argparse.Namespace) -> int:
 
 
 def run_meeting(args: argparse.Namespace) -> int:
-    from peer_local.bench.meeting import print_meeting_table, run_meeting_bench
+    from benchmarks.meeting import print_meeting_table, run_meeting_bench
 
     result = asyncio.run(run_meeting_bench())
     print_meeting_table(result)
@@ -191,7 +182,7 @@ def run_meeting(args: argparse.Namespace) -> int:
 
 
 def run_turn(args: argparse.Namespace) -> int:
-    from peer_local.bench.turn import print_turn_table, run_turn_bench
+    from benchmarks.turn import print_turn_table, run_turn_bench
     from peer_remote.settings import RemoteSettings
 
     settings = load_settings(RemoteSettings, args, "remote", fields_of(args, SPEAKING_FIELDS))
@@ -204,7 +195,7 @@ def run_turn(args: argparse.Namespace) -> int:
 
 
 def run_transport(args: argparse.Namespace) -> int:
-    from peer_local.bench.transport import TransportBenchConfig, print_table, run_transport_bench
+    from benchmarks.transport import TransportBenchConfig, print_table, run_transport_bench
 
     try:
         width, height = parse_size(args.size)
@@ -212,7 +203,7 @@ def run_transport(args: argparse.Namespace) -> int:
         print(f"avatar bench transport: {exc}", file=sys.stderr)
         return 2
     if args.impair:
-        from peer_local.bench.impairment import ImpairmentSpec
+        from benchmarks.harness.impairment import ImpairmentSpec
 
         try:
             ImpairmentSpec.parse(args.impair)

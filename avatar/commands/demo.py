@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import (
+from avatar.options import (
     IN_CHARGE_FIELDS,
     add_config_flag,
     add_in_charge_arguments,
@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from peer_local.demo import Demo, DemoSettings
+    from avatar.demo import Demo, DemoSettings
 
     names = (
         "bench_stamp",

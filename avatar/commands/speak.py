@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from peer_local.cli.common import SPEAKING_FIELDS, add_config_flag, add_speaking_arguments, fields_of, load_settings
+from avatar.options import SPEAKING_FIELDS, add_config_flag, add_speaking_arguments, fields_of, load_settings
 
 
 def register(subparsers: Any) -> None:

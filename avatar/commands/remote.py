@@ -7,8 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from media.settings import parse_size
-from peer_local.cli.common import (
+from avatar.options import (
     PEER_FIELDS,
     SPEAKING_FIELDS,
     add_peer_arguments,
@@ -17,6 +16,7 @@ from peer_local.cli.common import (
     load_settings,
     token_problem,
 )
+from media.settings import parse_size
 from peer_remote.face.base import FaceError
 from peer_remote.llm.base import LlmError
 from peer_remote.settings import RemoteSettings

@@ -15,8 +15,8 @@ from typing import Any
 
 import psutil
 
+from benchmarks.harness.processes import loopback_peer_fields
 from media.measure import TestPatternMeter, linear_slope
-from peer_local.bench.processes import loopback_peer_fields
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_remote.service import RemotePeer

@@ -7,7 +7,8 @@ import os
 import sys
 from typing import Any
 
-from peer_local.deploy.vast import (
+from peer_remote.box.plan import laptop_command
+from peer_remote.box.vast import (
     BoxRequest,
     DeployError,
     OfferFilter,
@@ -16,7 +17,6 @@ from peer_local.deploy.vast import (
     endpoint_of,
     read_healthz,
 )
-from peer_remote.box.plan import laptop_command
 
 
 def register(subparsers: Any) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import (
+from avatar.options import (
     DEVICE_FIELDS,
     IN_CHARGE_FIELDS,
     LISTENING_FIELDS,
@@ -22,7 +22,7 @@ from peer_local.cli.common import (
     load_settings,
     token_problem,
 )
-from peer_local.cli.python_check import windows_python_problem
+from avatar.python_check import windows_python_problem
 from peer_local.settings import LocalSettings
 from signaling.client import SignalingAuthError
 

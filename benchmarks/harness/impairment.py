@@ -6,7 +6,7 @@ each way with a fixed delay, random jitter, random loss, reordering and periodic
     ns A (10.x.0.1) --veth-- [ ma  bridge  mb ] --veth-- ns B (10.x.0.2)
 
 Spec: ``delay=50ms,jitter=5ms,loss=3%,reorder=1%,burst=300ms/10s`` (every key optional; applied each way).
-Run as ``python -m peer_local.bench.impairment IF_A IF_B --spec SPEC`` inside the middle namespace.
+Run as ``python -m benchmarks.harness.impairment IF_A IF_B --spec SPEC`` inside the middle namespace.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.harness.processes import demo_metrics
+from benchmarks.harness.speech import espeak, read_wav, write_wav
 from media.measure import summary_ms
-from peer_local.bench.processes import demo_metrics
-from peer_local.bench.speech import espeak, read_wav, write_wav
 
 RATE = 22_050
 VOICES = {"A": "en-us+m3", "B": "en-us+f3", "C": "en-gb+m7"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -263,3 +264,11 @@ def add_in_charge_arguments(parser: argparse.ArgumentParser) -> None:
         help="when the clone answers: always, addressed (its name, a follow-up to its answer, or [a]/answer-this; "
         "default for avatar local) or never (listen only); avatar demo defaults to always",
     )
+
+
+def write_json(path: Path | None, result: dict[str, Any]) -> None:
+    """Write a result as JSON (when a path was given) and say where."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+        print(f"wrote {path}")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from peer_local.bench.impairment import ImpairmentSpec
+from benchmarks.harness.impairment import ImpairmentSpec
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class ImpairedNetwork:
                     self.m,
                     sys.executable,
                     "-m",
-                    "peer_local.bench.impairment",
+                    "benchmarks.harness.impairment",
                     "ma",
                     "mb",
                     "--spec",

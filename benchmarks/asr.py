@@ -7,11 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness.speech import conversation
 from media.measure import summary_ms
 from peer_local.asr import FasterWhisperTranscriber, WhisperSettings
 from peer_local.asr.wer import word_error_rate
 from peer_local.audio_input.file_source import FileAudioSource
-from peer_local.bench.speech import conversation
 from peer_local.listener import Listener
 from peer_local.turns import TurnSettings
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from peer_local.cli.common import LISTENING_FIELDS, add_config_flag, add_listening_arguments, fields_of, load_settings
+from avatar.options import LISTENING_FIELDS, add_config_flag, add_listening_arguments, fields_of, load_settings
 from peer_local.settings import ListeningSettings
 
 

@@ -66,7 +66,7 @@ async def start_avatar(
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "peer_local.cli",
+            "avatar",
             *args,
             env={**(os.environ if base_env is None else base_env), **(env or {})},
             stdout=out,
