@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
+from avatar.roles import install_hint, missing_roles_message
+
 
 @dataclass(frozen=True)
 class Subcommand:
@@ -96,18 +98,19 @@ def chosen_subcommand(argv: Sequence[str]) -> str | None:
 
 
 def load_subcommand(name: str) -> ModuleType:
-    """Import a subcommand's module; a missing optional package names the extra that brings it."""
+    """Import a subcommand's module, once its role's packages are known to be installed (else MissingRoleError)."""
     command = SUBCOMMANDS[name]
+    message = missing_roles_message(name, command.extras)
+    if message is not None:
+        raise MissingRoleError(message)
     try:
         return importlib.import_module(command.module)
     except ModuleNotFoundError as error:
         if error.name is not None and error.name.split(".")[0] in {"avatar", "signaling", "media"}:
             raise
-        extras = ",".join(command.extras) or "local"
+        extras = command.extras or ("local",)
         raise MissingRoleError(
-            f"`avatar {name}` needs {error.name!r}, which is not installed: install the {extras!r} extra "
-            f"(in a checkout: uv sync --extra {' --extra '.join(extras.split(','))}; "
-            f'or: pip install "avatar[{extras}]")'
+            f"`avatar {name}` needs {error.name!r}, which is not installed: {install_hint(extras)}"
         ) from error
 
 

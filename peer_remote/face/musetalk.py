@@ -16,6 +16,7 @@ VAE decode -> feathered paste into the original frame.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import math
 import threading
@@ -55,6 +56,7 @@ LOOKAHEAD_FRAMES = 2  # a frame's window reaches 5 positions (2 frames and a hal
 CONTEXT_S = 10  # audio kept before the next frame to compute, as the encoder's left context
 PREPARE_VERSION = 2
 BATCH_SIZE = 8  # frames per UNet call on the box (benchmarks/gpu_check.py measures this size)
+PACKAGES = ("torch", "diffusers", "transformers")  # the `musetalk` extra's; imported only when a model loads
 
 
 def sinusoidal_positions(length: int, dim: int) -> np.ndarray:
@@ -118,6 +120,11 @@ class MuseTalkAnimator:
         batch_size: int = BATCH_SIZE,
         fps: int = 25,
     ) -> None:
+        missing = [name for name in PACKAGES if importlib.util.find_spec(name) is None]
+        if missing:
+            raise FaceError(
+                f"MuseTalk needs the `musetalk` extra ({', '.join(missing)} not installed): uv sync --extra musetalk"
+            )
         self.models_dir = models_dir
         self.image_path = image_path
         self.width = width
