@@ -6,14 +6,24 @@ libraries (about 4 GB) on every laptop and into the first `uv run avatar demo`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
+import shutil
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from packaging.markers import Marker
+
+from benchmarks.harness.processes import stop_process
+from signaling.server import SignalingService
+from tests.peer_helpers import start_test_pattern_remote
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "avatar"
@@ -125,3 +135,102 @@ def test_the_test_group_installs_every_role() -> None:
 def test_musetalk_brings_torch_and_deploy_brings_vastai() -> None:
     assert {"torch", "diffusers", "transformers"} <= closure(role("musetalk"), "linux")
     assert "vastai" in closure(role("deploy"), "linux")
+
+
+# --- the laptop's role alone, installed into a fresh environment -------------------------------------------------
+
+NOT_THE_LAPTOPS = ("torch", "diffusers", "transformers", "llama_cpp", "piper", "skimage", "vastai")
+
+
+@pytest.fixture(scope="module")
+def laptop_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new environment with the `local` extra alone, from the lock and uv's cache (offline: what the test
+    group's install already fetched), the project editable as a checkout's."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "uv is not on PATH (the README's commands run through uv)"
+    venv = tmp_path_factory.mktemp("laptop") / "venv"
+    command = [uv, "sync", "--frozen", "--offline", "--no-default-groups", "--extra", "local"]
+    result = subprocess.run(
+        [*command, "--python", sys.executable, "--project", str(ROOT), "--quiet"],
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return venv / "bin" / "python"
+
+
+def run_in(python: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(python), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.slow
+def test_the_laptop_environment_has_none_of_the_other_roles_packages(laptop_python: Path) -> None:
+    found = run_in(
+        laptop_python,
+        "-c",
+        f"import importlib.util; print([m for m in {NOT_THE_LAPTOPS!r} if importlib.util.find_spec(m)])",
+    )
+    assert found.stdout.strip() == "[]", found.stdout + found.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["local", "devices", "enroll", "transcribe", "token", "control", "log"])
+def test_the_laptops_commands_start_with_the_laptop_role_alone(laptop_python: Path, command: str) -> None:
+    result = run_in(laptop_python, "-m", "avatar", command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"avatar {command}" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_avatars_command_names_the_extra_it_needs_instead_of_a_traceback(laptop_python: Path) -> None:
+    result = run_in(laptop_python, "-m", "avatar", "remote", "--source", "test-pattern")
+    assert result.returncode == 2
+    assert "needs the `remote` extra" in result.stderr and "uv sync --extra remote" in result.stderr
+    assert "piper-tts" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+async def test_the_laptop_role_alone_receives_and_records_the_avatar(
+    laptop_python: Path, signaling: SignalingService, token: str, tmp_path: Path
+) -> None:
+    """`avatar local` from the laptop-only environment against `avatar remote` from the full one."""
+    remote = await start_test_pattern_remote(signaling, token, tmp_path / "remote.log")
+    recording = tmp_path / "out.mp4"
+    try:
+        local = await asyncio.create_subprocess_exec(
+            *(str(laptop_python), "-m", "avatar", "local", "--signaling", signaling.base_url, "--room", "t"),
+            *("--ice-host", "127.0.0.1", "--input", "none", "--camera", "none", "--mic-out", "none"),
+            *("--control-port", "0", "--record", str(recording), "--duration", "2"),
+            cwd=ROOT,
+            env={**os.environ, "AVATAR_TOKEN": token},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(90):
+                _, err = await local.communicate()
+        finally:
+            await stop_process(local)
+    finally:
+        await stop_process(remote)
+    assert local.returncode == 0, err.decode()[-2000:]
+    with av.open(str(recording)) as container:
+        assert {stream.type for stream in container.streams} == {"audio", "video"}
+
+
+def test_choosing_a_laptop_command_imports_no_gpu_llm_or_tts_package() -> None:
+    """In the full environment too: the laptop's commands load without torch, llama.cpp or Piper."""
+    probe = (
+        "import sys\n"
+        "from avatar.main import build_parser\n"
+        "for command in ('local', 'devices', 'token', 'enroll', 'transcribe'):\n"
+        "    build_parser([command])\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({NOT_THE_LAPTOPS!r})))"
+    )
+    result = run_in(Path(sys.executable), "-c", probe)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
