@@ -17,5 +17,5 @@ def windows_python_problem(version: tuple[int, int, int] | None = None, platform
     return (
         f"Python {major}.{minor}.{micro} on Windows stops receiving UDP after an ICMP port-unreachable (fixed in "
         "3.11.9), which freezes a call. Reinstall with a newer 3.11 (uv fetches one if needed): "
-        'uv sync --python ">=3.11.9,<3.12"'
+        'uv sync --extra local --no-default-groups --python ">=3.11.9,<3.12"'
     )

@@ -14,7 +14,7 @@ def package_file(package: str, *parts: str) -> Path:
     """
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the {package} package is not installed (uv sync installs it)")
+        raise FileNotFoundError(f"the {package} package is not installed (see the README: what each machine installs)")
     path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
     if not path.exists():
         raise FileNotFoundError(f"{'/'.join(parts)} not found in the {package} package ({path})")

@@ -184,7 +184,7 @@ def resolve_loopback_device(devices: list[AudioDevice] | None = None) -> AudioDe
     ]
     if not candidates:
         hint = (
-            "on Windows meeting audio is recorded through SoundCard's WASAPI loopback (uv sync installs it), "
+            "on Windows meeting audio is recorded through SoundCard's WASAPI loopback (the `local` extra installs it), "
             "or enable 'Stereo Mix'"
             if sys.platform == "win32"
             else "on Linux a PulseAudio/PipeWire server with a default sink other than avatar_mic (pactl info) is "
