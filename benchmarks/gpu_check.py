@@ -6,8 +6,8 @@ MuseTalk: random-weight networks written in upstream's file formats, loaded by t
 clause and per frame, VAE encode of the reference, UNet, VAE decode, blend) and peak VRAM. TTS and LLM: one
 request each to the Fish Speech and vLLM servers the box runs; skipped, with the reason, where none answers.
 
-    uv run python benchmarks/gpu_check.py --json artifacts/gpu-check.json          # on the box (docs/deploy.md)
-    uv run python benchmarks/gpu_check.py --device cpu --tiny --json /tmp/gc.json   # what CI runs
+    uv run --extra musetalk python benchmarks/gpu_check.py --json artifacts/gpu-check.json   # on the box (docs/deploy.md)
+    uv run --extra musetalk python benchmarks/gpu_check.py --device cpu --tiny --json /tmp/gc.json   # what CI runs
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ install it: these tests run where both exist, e.g. on a machine with the image's
     UV_PROJECT_ENVIRONMENT=/opt/fish-speech/.venv uv sync --frozen --project container/fish-speech
     uv pip install --python /opt/fish-speech/.venv/bin/python --no-deps -e /opt/fish-speech
     FISH_SPEECH_DIR=/opt/fish-speech FISH_SPEECH_PYTHON=/opt/fish-speech/.venv/bin/python \\
-        uv run pytest tests/test_fish_speech_upstream.py
+        uv run --group dev pytest tests/test_fish_speech_upstream.py
 
 The server is started exactly as the box starts it (peer_remote/box/plan.py fish_spec, under a Sidecar) with tiny
 random weights (tests/fish_speech_tiny_checkpoint.py). The same raw requests then go to it and to the stand-in
