@@ -195,6 +195,23 @@ def test_the_avatars_command_names_the_extra_it_needs_instead_of_a_traceback(lap
 
 
 @pytest.mark.slow
+def test_musetalk_without_its_extra_names_the_extra(laptop_python: Path) -> None:
+    probe = (
+        "from pathlib import Path\n"
+        "from peer_remote.face.base import FaceError\n"
+        "from peer_remote.face.musetalk import MuseTalkAnimator\n"
+        "try:\n"
+        "    MuseTalkAnimator(Path('models'))\n"
+        "except FaceError as error:\n"
+        "    print(error)\n"
+    )
+    result = run_in(laptop_python, "-c", probe)
+    assert "MuseTalk needs the `musetalk` extra (torch, diffusers, transformers not installed)" in result.stdout, (
+        result.stdout + result.stderr
+    )
+
+
+@pytest.mark.slow
 async def test_the_laptop_role_alone_receives_and_records_the_avatar(
     laptop_python: Path, signaling: SignalingService, token: str, tmp_path: Path
 ) -> None:
