@@ -142,14 +142,14 @@ def test_musetalk_brings_torch_and_deploy_brings_vastai() -> None:
 NOT_THE_LAPTOPS = ("torch", "diffusers", "transformers", "llama_cpp", "piper", "skimage", "vastai")
 
 
-@pytest.fixture(scope="module")
-def laptop_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new environment with the `local` extra alone, from the lock and uv's cache (offline: what the test
-    group's install already fetched), the project editable as a checkout's."""
+def role_environment(directory: Path, extra: str, *leave_out: str) -> Path:
+    """A new environment with one extra alone, from the lock and uv's cache (offline: what the test group's
+    install already fetched), the project editable as a checkout's; its Python."""
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is not on PATH (the README's commands run through uv)"
-    venv = tmp_path_factory.mktemp("laptop") / "venv"
-    command = [uv, "sync", "--frozen", "--offline", "--no-default-groups", "--extra", "local"]
+    venv = directory / "venv"
+    command = [uv, "sync", "--frozen", "--offline", "--no-default-groups", "--extra", extra]
+    command += [arg for package in leave_out for arg in ("--no-install-package", package)]
     result = subprocess.run(
         [*command, "--python", sys.executable, "--project", str(ROOT), "--quiet"],
         env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},
@@ -160,6 +160,11 @@ def laptop_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return venv / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def laptop_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return role_environment(tmp_path_factory.mktemp("laptop"), "local")
 
 
 def run_in(python: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -251,3 +256,22 @@ def test_choosing_a_laptop_command_imports_no_gpu_llm_or_tts_package() -> None:
     )
     result = run_in(Path(sys.executable), "-c", probe)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_avatars_commands_load_with_the_avatars_role_alone(tmp_path: Path) -> None:
+    """`remote` alone (llama-cpp-python left out: it is built from source, and only loaded when the LLM is)."""
+    python = role_environment(tmp_path, "remote", "llama-cpp-python")
+    probe = (
+        "import importlib, sys\n"
+        "for name in ('remote', 'box', 'speak', 'signaling', 'token'):\n"
+        "    importlib.import_module('avatar.commands.' + name)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:])))"
+    )
+    laptop = ("peer_local", "faster_whisper", "sounddevice", "soundcard", "pyvirtualcam", "torch")
+    result = run_in(python, "-c", probe, *laptop)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    installed = run_in(
+        python, "-c", f"import importlib.util; print([m for m in {laptop[1:]!r} if importlib.util.find_spec(m)])"
+    )
+    assert installed.stdout.strip() == "[]", installed.stdout + installed.stderr
