@@ -42,6 +42,24 @@ def register(subparsers: Any) -> None:
         "audio_recovery_s)",
     )
 
+    sync = _bench(
+        benches,
+        "sync",
+        run_sync,
+        help="A/V offset read from what each sink outputs: the recorder's MP4, the virtual camera + microphone",
+        description="Stream the test pattern (white flash + 1 kHz beep) and then the portrait speaking to a local "
+        "peer on 127.0.0.1 and measure the offset in the sinks' output: the MP4 decoded, the virtual microphone "
+        "through a private PulseAudio null sink's monitor with the virtual camera's frames timestamped as sent.",
+    )
+    sync.add_argument("--duration", type=float, default=20.0, help="measured seconds per source (default 20)")
+    sync.add_argument(
+        "--sinks", default="recorder,camera-mic", help="comma-separated: recorder, camera-mic (default both)"
+    )
+    sync.add_argument(
+        "--sources", default="test-pattern,speaking", help="comma-separated: test-pattern, speaking (default both)"
+    )
+    sync.add_argument("--size", type=int, default=320, help="square video edge in pixels (default 320)")
+
     cycles = _bench(
         benches,
         "cycles",
@@ -190,6 +208,21 @@ def run_turn(args: argparse.Namespace) -> int:
         return 2
     result = asyncio.run(run_turn_bench(settings, args.turns))
     print_turn_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from benchmarks.sync import SINKS, SOURCES, SyncBenchConfig, print_table, run_sync_bench
+
+    sinks, sources = tuple(args.sinks.split(",")), tuple(args.sources.split(","))
+    unknown = [s for s in sinks if s not in SINKS] + [s for s in sources if s not in SOURCES]
+    if unknown:
+        print(f"avatar bench sync: unknown sink or source {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    config = SyncBenchConfig(duration_s=args.duration, sinks=sinks, sources=sources, size=args.size)
+    result = asyncio.run(run_sync_bench(config))
+    print_table(result)
     write_json(args.json, result)
     return 0
 

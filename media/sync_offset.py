@@ -1,0 +1,124 @@
+"""A/V offset read from output media: test-pattern flash onsets against beep onsets, and a speaking face's
+mouth darkness against the audio's energy. Used by ``avatar bench sync`` and by the box's smoke test.
+
+Sign: offset = video time - audio time. Positive: the picture is late (the sound comes first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from media.frames import AUDIO_RATE
+from media.profile.face_geometry import FaceGeometry
+from media.test_pattern import STAMP_ROWS, stamp_block
+
+FLASH_LUMA = 200.0  # the test pattern's flash is white below the stamp rows; its bars average about 100
+BEEP_LEVEL = 0.15  # of full scale; the beep is 0.5
+QUIET_S = 0.3  # a beep onset follows at least this much near-silence
+PAIR_WINDOW_S = 0.4  # a flash and a beep further apart than this are not one pair (they repeat every second)
+
+
+def below_stamp_luma(luma: np.ndarray) -> float:
+    """Mean brightness of a test-pattern frame under its stamp rows (where the flash is painted)."""
+    top = STAMP_ROWS * stamp_block(luma.shape[1])
+    return float(luma[top:].mean())
+
+
+def flash_onsets(times: Sequence[float], brightness: Sequence[float], level: float = FLASH_LUMA) -> list[float]:
+    """Times of the frames where the picture turns white (bright after not bright)."""
+    onsets = []
+    was_bright = True  # a recording that starts inside a flash has no measurable onset there
+    for at, value in zip(times, brightness, strict=True):
+        bright = value >= level
+        if bright and not was_bright:
+            onsets.append(float(at))
+        was_bright = bright
+    return onsets
+
+
+def beep_onsets(samples: np.ndarray, start: float, rate: int = AUDIO_RATE, level: float = BEEP_LEVEL) -> list[float]:
+    """Times of the first loud sample after at least ``QUIET_S`` of near-silence (``start``: time of sample 0)."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > level * 32767)
+    if loud.size == 0:
+        return []
+    gaps = np.diff(loud, prepend=-(10**9))
+    return [start + int(i) / rate for i in loud[gaps > QUIET_S * rate]]
+
+
+def paired_offsets(flashes: Sequence[float], beeps: Sequence[float], window: float = PAIR_WINDOW_S) -> list[float]:
+    """For each flash, the nearest beep within ``window``: flash time - beep time (seconds)."""
+    if not beeps:
+        return []
+    sorted_beeps = np.sort(np.asarray(beeps, dtype=float))
+    offsets = []
+    for flash in flashes:
+        i = int(np.searchsorted(sorted_beeps, flash))
+        near = [sorted_beeps[j] for j in (i - 1, i) if 0 <= j < sorted_beeps.size]
+        beep = min(near, key=lambda b: abs(b - flash))
+        if abs(beep - flash) <= window:
+            offsets.append(float(flash - beep))
+    return offsets
+
+
+def mouth_darkness(luma: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """How dark the mouth box ``(x, y, w, h)`` is (an open mouth shows its dark inside)."""
+    x, y, w, h = box
+    return float(255.0 - luma[y : y + h, x : x + w].mean())
+
+
+@dataclass(frozen=True)
+class MouthEnergyFit:
+    """The shift of the video that best matches mouth darkness to audio energy."""
+
+    offset_s: float  # video time - audio time, as for the test pattern
+    correlation: float  # Pearson r at that shift
+    frames: int
+
+
+def mouth_energy_offset(
+    frame_times: Sequence[float],
+    darkness: Sequence[float],
+    samples: np.ndarray,
+    audio_start: float,
+    fps: float,
+    rate: int = AUDIO_RATE,
+    max_shift_s: float = 0.4,
+    step_s: float = 0.005,
+) -> MouthEnergyFit | None:
+    """Cross-correlate each frame's mouth darkness with the audio energy of the frame period it is shown for,
+    with the audio shifted in ``step_s`` steps; the best shift is the offset. None without enough speech."""
+    times = np.asarray(frame_times, dtype=float)
+    dark = np.asarray(darkness, dtype=float)
+    if times.size < 10 or float(np.std(dark)) == 0.0:
+        return None
+    power = samples.astype(np.float64) ** 2
+    cumulative = np.concatenate([[0.0], np.cumsum(power)])
+    period = 1.0 / fps
+    best: tuple[float, float] | None = None
+    for shift in np.arange(-max_shift_s, max_shift_s + step_s / 2, step_s):
+        # the sound heard while the frame shown at t is on screen, if the picture is ``-shift`` early
+        first = np.round((times + shift - audio_start) * rate).astype(np.int64)
+        last = first + int(round(period * rate))
+        valid = (first >= 0) & (last < cumulative.size)
+        if valid.sum() < 10:
+            continue
+        energy = np.sqrt((cumulative[last[valid]] - cumulative[first[valid]]) / (last[valid] - first[valid]))
+        level = np.log10(energy + 1.0)
+        if float(np.std(level)) == 0.0:
+            continue
+        r = float(np.corrcoef(dark[valid], level)[0, 1])
+        if best is None or r > best[1]:
+            best = (float(shift), r)
+    if best is None:
+        return None
+    # the frame at t shows the sound at t + shift: the picture leads by ``shift``
+    return MouthEnergyFit(offset_s=-best[0], correlation=best[1], frames=int(times.size))
+
+
+def mouth_box(geometry: FaceGeometry) -> tuple[int, int, int, int]:
+    """Where an opening mouth shows: the detected mouth, extended down by half its height (the jaw drops)."""
+    x, y, w, h = geometry.mouth
+    return x, y, w, int(h * 1.5)
