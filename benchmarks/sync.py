@@ -12,6 +12,7 @@ import asyncio
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,10 +23,12 @@ import numpy as np
 
 from benchmarks.harness.processes import loopback_peer_fields
 from benchmarks.harness.sink_capture import MIC_SINK, MonitorCapture, PrivatePulseAudio, TimestampingCameraStandIn
+from media.audio import mono_int16
 from media.frames import AUDIO_RATE, AVChunk, FrameSlot
 from media.measure import summary_ms
 from media.profile.face_geometry import FaceGeometry
 from media.sync_offset import (
+    FLASH_LUMA,
     beep_onsets,
     below_stamp_luma,
     flash_onsets,
@@ -34,7 +37,7 @@ from media.sync_offset import (
     mouth_energy_offset,
     paired_offsets,
 )
-from media.test_pattern import luma_plane
+from media.test_pattern import ToneOnsetDetector, luma_plane
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
@@ -100,6 +103,35 @@ def generated_sentences(workdir: Path) -> list[np.ndarray]:
     return out
 
 
+class ArrivalProbe:
+    """A sink that notes when each flash and beep of the test pattern arrived (monotonic clock): the sinks'
+    offsets split into what came in and what each device path added."""
+
+    def __init__(self) -> None:
+        self.flashes: list[float] = []
+        self.beeps: list[float] = []
+        self._bright = True
+        self._tone = ToneOnsetDetector()
+        self._wall_to_mono = time.monotonic() - time.time()
+
+    def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
+        bright = below_stamp_luma(luma_plane(frame)) >= FLASH_LUMA
+        if bright and not self._bright:
+            self.flashes.append(arrival + self._wall_to_mono)
+        self._bright = bright
+
+    def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
+        onset = self._tone.feed(mono_int16(frame))
+        if onset is not None:
+            self.beeps.append(arrival + self._wall_to_mono + onset / AUDIO_RATE)
+
+    def on_connection(self, connected: bool) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
 @dataclass
 class Capture:
     """What one run's sinks output."""
@@ -108,6 +140,7 @@ class Capture:
     camera: TimestampingCameraStandIn | None = None
     monitor: MonitorCapture | None = None
     geometry: FaceGeometry | None = None
+    probe: ArrivalProbe | None = None
 
 
 async def run_sync_bench(config: SyncBenchConfig) -> dict[str, Any]:
@@ -150,6 +183,9 @@ async def _run_source(config: SyncBenchConfig, source: str) -> Capture:
         if "recorder" in config.sinks:
             capture.recorder = config.workdir / f"{source}.mp4"
             sinks.append(RecorderSink(capture.recorder, fps=config.fps))
+        if source == "test-pattern":
+            capture.probe = ArrivalProbe()
+            sinks.append(capture.probe)
         if "camera-mic" in config.sinks:
             mic = VirtualMicSink(find_output_device(MIC_SINK))
             mic.start()
@@ -213,7 +249,19 @@ def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
     if capture.camera is not None and capture.monitor is not None:
         times, lumas = capture.camera.frames()
         audio, audio_start = capture.monitor.audio()
-        results.append(_offsets("camera-mic", source, times, lumas, audio, audio_start, fps, capture.geometry))
+        row = _offsets("camera-mic", source, times, lumas, audio, audio_start, fps, capture.geometry)
+        if capture.probe is not None:
+            # the same offset split: as frames arrived, and what the camera and the microphone path each added
+            brightness = [below_stamp_luma(luma) for luma in lumas]
+            probe = capture.probe
+            row["arrival_offset_ms"] = summary_ms([o * 1000 for o in paired_offsets(probe.flashes, probe.beeps)])
+            row["camera_path_ms"] = summary_ms(
+                [-o * 1000 for o in paired_offsets(probe.flashes, flash_onsets(times, brightness))]
+            )
+            row["mic_path_ms"] = summary_ms(
+                [-o * 1000 for o in paired_offsets(probe.beeps, beep_onsets(audio, audio_start))]
+            )
+        results.append(row)
     return results
 
 
@@ -243,9 +291,7 @@ def _offsets(
         edges = np.arange(first, (times[-1] if times else 0.0) - SPEECH_WINDOW_S / 2, SPEECH_WINDOW_S)
         for begin in edges:
             pick = [i for i, t in enumerate(times) if begin <= t < begin + SPEECH_WINDOW_S]
-            fit = mouth_energy_offset(
-                [times[i] for i in pick], [darkness[i] for i in pick], audio, audio_start, fps
-            )
+            fit = mouth_energy_offset([times[i] for i in pick], [darkness[i] for i in pick], audio, audio_start, fps)
             if fit is not None and fit.correlation > 0.3:
                 offsets.append(fit.offset_s)
                 correlations.append(fit.correlation)
@@ -261,6 +307,7 @@ def _offsets(
         "method": method,
         "offset_ms": summary_ms(ms),
         "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "values_ms": [round(v, 1) for v in ms],
         **extra,
     }
 

@@ -105,8 +105,9 @@ class MonitorCapture:
         self._stream.start()
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        now = time.monotonic()
-        captured = now - max(0.0, float(time_info.currentTime - time_info.inputBufferAdcTime))
+        # PortAudio's capture time of this block (the latency PulseAudio reports, through the ALSA plugin), mapped
+        # to the monotonic clock by reading both clocks now, whenever the callback got to run
+        captured = float(time_info.inputBufferAdcTime) + time.monotonic() - float(self._stream.time)
         with self._lock:
             self._blocks.append((captured, indata[:, 0].copy()))
 
