@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from media.frames import AUDIO_RATE
-from media.profile.face_geometry import FaceGeometry
+from media.profile.face_geometry import FaceGeometry, frame_geometry
 from media.test_pattern import STAMP_ROWS, stamp_block
 
 FLASH_LUMA = 200.0  # the test pattern's flash is white below the stamp rows; its bars average about 100
@@ -78,6 +78,17 @@ class MouthEnergyFit:
     frames: int
 
 
+VOICED_BAND_HZ = (80.0, 1000.0)  # vowels open the mouth; fricatives (s, f: loud above 3 kHz) close it
+
+
+def voiced_band(samples: np.ndarray, rate: int = AUDIO_RATE) -> np.ndarray:
+    """The audio limited to the band where voiced speech has its energy (an FFT mask over the whole clip)."""
+    spectrum = np.fft.rfft(samples.astype(np.float64))
+    freqs = np.fft.rfftfreq(samples.size, 1.0 / rate)
+    spectrum[(freqs < VOICED_BAND_HZ[0]) | (freqs > VOICED_BAND_HZ[1])] = 0.0
+    return np.fft.irfft(spectrum, n=samples.size)
+
+
 def mouth_energy_offset(
     frame_times: Sequence[float],
     darkness: Sequence[float],
@@ -88,13 +99,13 @@ def mouth_energy_offset(
     max_shift_s: float = 0.4,
     step_s: float = 0.005,
 ) -> MouthEnergyFit | None:
-    """Cross-correlate each frame's mouth darkness with the audio energy of the frame period it is shown for,
+    """Cross-correlate each frame's mouth darkness with the voiced energy of the frame period it is shown for,
     with the audio shifted in ``step_s`` steps; the best shift is the offset. None without enough speech."""
     times = np.asarray(frame_times, dtype=float)
     dark = np.asarray(darkness, dtype=float)
     if times.size < 10 or float(np.std(dark)) == 0.0:
         return None
-    power = samples.astype(np.float64) ** 2
+    power = voiced_band(samples, rate) ** 2
     cumulative = np.concatenate([[0.0], np.cumsum(power)])
     period = 1.0 / fps
     best: tuple[float, float] | None = None
@@ -122,3 +133,14 @@ def mouth_box(geometry: FaceGeometry) -> tuple[int, int, int, int]:
     """Where an opening mouth shows: the detected mouth, extended down by half its height (the jaw drops)."""
     x, y, w, h = geometry.mouth
     return x, y, w, int(h * 1.5)
+
+
+def rendered_speech_offset(frames: Sequence[np.ndarray], audio: np.ndarray, fps: float) -> MouthEnergyFit | None:
+    """The offset of a face rendered slot by slot from ``audio`` (48 kHz, sample 0 with frame 0): how far its
+    mouth runs ahead of (negative) or behind (positive) its own voice. The mouth is found in the first frame."""
+    if not frames:
+        return None
+    box = mouth_box(frame_geometry(frames[0]))
+    luma = [frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114 for frame in frames]
+    darkness = [mouth_darkness(y, box) for y in luma]
+    return mouth_energy_offset([i / fps for i in range(len(frames))], darkness, audio, 0.0, fps)

@@ -1,7 +1,8 @@
 """``avatar smoke``: on the GPU box, check each configured backend once and print its key figure.
 
 LLM: time to the first streamed token; TTS: time to the first audio block; face: frames per second at
-512x512 while speaking; plus the GPU's memory in use when ``nvidia-smi`` is there. A failing backend is
+512x512 while speaking; lip sync: the mouth/energy offset of one spoken clause; plus the GPU's memory in use
+when ``nvidia-smi`` is there. A failing backend is
 reported with its error and the others still run.
 """
 
@@ -16,13 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from media.frames import FrameSlot
+from media.frames import AUDIO_RATE, FrameSlot
+from media.resample import Resampler48k
+from media.sync_offset import rendered_speech_offset
+from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.backends import build_face, build_llm, build_tts
 from peer_remote.llm.base import ChatMessage
 from peer_remote.settings import SpeakingSettings
 
 PROMPT = "In one short sentence: what is a video call?"
 SENTENCE = "Hello, this is the avatar's voice check."
+SMOKE_FPS = 25
 
 
 async def check_llm(settings: SpeakingSettings) -> dict[str, Any]:
@@ -93,6 +98,43 @@ def check_face(settings: SpeakingSettings, frames: int) -> dict[str, Any]:
     }
 
 
+async def clause_audio(settings: SpeakingSettings) -> np.ndarray:
+    """``SENTENCE`` spoken by the configured voice, at 48 kHz."""
+    tts = build_tts(settings)
+    await tts.load()
+    resampler = Resampler48k(tts.sample_rate)
+    parts = [resampler.convert(np.asarray(block)) async for block in tts.synthesize(SENTENCE)]
+    return np.concatenate([*parts, resampler.flush()])
+
+
+async def check_lip_sync(
+    settings: SpeakingSettings, speech: np.ndarray | None = None, size: int = 512
+) -> dict[str, Any]:
+    """One clause through the avatar's producer (the slot pairing a call uses) and the configured face; the
+    offset between mouth opening and voice energy (media/sync_offset.py, as ``avatar bench sync`` reads it)."""
+    speech = await clause_audio(settings) if speech is None else speech
+    face = build_face(settings, size, size)
+    await asyncio.to_thread(face.prepare)
+    producer = AvatarProducer(face)
+    lead = np.zeros(AUDIO_RATE // 2, dtype=np.int16)  # idle first, so the mouth is found closed
+    await producer.enqueue("smoke", np.concatenate([lead, speech, lead]))
+    frames, audio = [], []
+    slots = (2 * lead.size + speech.size) // FrameSlot(0, SMOKE_FPS).audio_samples
+    for index in range(slots):
+        chunk = await producer.produce(FrameSlot(index, SMOKE_FPS))
+        frames.append(chunk.video)
+        audio.append(chunk.audio)
+    fit = await asyncio.to_thread(rendered_speech_offset, frames, np.concatenate(audio), SMOKE_FPS)
+    if fit is None:
+        raise RuntimeError("the face did not move with the voice (no mouth motion to correlate)")
+    return {
+        "backend": settings.face,
+        "offset_ms": round(fit.offset_s * 1000, 1),
+        "correlation": round(fit.correlation, 3),
+        "frames": fit.frames,
+    }
+
+
 def gpu_memory() -> dict[str, Any] | None:
     """Memory in use per GPU from nvidia-smi, or None without one."""
     if shutil.which("nvidia-smi") is None:
@@ -123,6 +165,7 @@ async def run_smoke(settings: SpeakingSettings, frames: int = 100) -> dict[str, 
         "llm": await _run_check(lambda: check_llm(settings)),
         "tts": await _run_check(lambda: check_tts(settings)),
         "face": await _run_check(lambda: asyncio.to_thread(check_face, settings, frames)),
+        "lip_sync": await _run_check(lambda: check_lip_sync(settings)),
     }
     gpu = await asyncio.to_thread(gpu_memory)
     return {"bench": "smoke", "ok": all(c["ok"] for c in checks.values()), "checks": checks, "gpu": gpu}
@@ -135,6 +178,7 @@ def smoke_lines(result: dict[str, Any]) -> list[str]:
         ("llm", "first_token_ms", "ms to first token"),
         ("tts", "first_audio_ms", "ms to first audio"),
         ("face", "fps", "fps at 512x512"),
+        ("lip_sync", "offset_ms", "ms mouth behind voice (negative: ahead), one clause"),
     ):
         check = checks[name]
         if check["ok"]:
