@@ -36,6 +36,7 @@ from media.sync_offset import (
     mouth_darkness,
     mouth_energy_offset,
     paired_offsets,
+    starts_a_flash,
 )
 from media.test_pattern import ToneOnsetDetector, luma_plane
 from peer_local.service import LocalPeer
@@ -253,10 +254,11 @@ def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
         if capture.probe is not None:
             # the same offset split: as frames arrived, and what the camera and the microphone path each added
             brightness = [below_stamp_luma(luma) for luma in lumas]
+            first = [starts_a_flash(luma, fps) for luma in lumas]
             probe = capture.probe
             row["arrival_offset_ms"] = summary_ms([o * 1000 for o in paired_offsets(probe.flashes, probe.beeps)])
             row["camera_path_ms"] = summary_ms(
-                [-o * 1000 for o in paired_offsets(probe.flashes, flash_onsets(times, brightness))]
+                [-o * 1000 for o in paired_offsets(probe.flashes, flash_onsets(times, brightness, first))]
             )
             row["mic_path_ms"] = summary_ms(
                 [-o * 1000 for o in paired_offsets(probe.beeps, beep_onsets(audio, audio_start))]
@@ -278,7 +280,8 @@ def _offsets(
     skip = WARMUP_S
     if source == "test-pattern":
         brightness = [below_stamp_luma(luma) for luma in lumas]
-        flashes = [t for t in flash_onsets(times, brightness) if t >= (times[0] if times else 0) + skip]
+        first = [starts_a_flash(luma, fps) for luma in lumas]
+        flashes = [t for t in flash_onsets(times, brightness, first) if t >= (times[0] if times else 0) + skip]
         offsets = paired_offsets(flashes, beep_onsets(audio, audio_start))
         method = "first white frame vs first sample of the 1 kHz beep, paired within 400 ms"
         extra: dict[str, Any] = {"pairs": len(offsets)}
@@ -287,8 +290,8 @@ def _offsets(
         box = mouth_box(geometry)
         darkness = [mouth_darkness(luma, box) for luma in lumas]
         offsets, correlations = [], []
-        first = times[0] + skip if times else 0.0
-        edges = np.arange(first, (times[-1] if times else 0.0) - SPEECH_WINDOW_S / 2, SPEECH_WINDOW_S)
+        begin_at = times[0] + skip if times else 0.0
+        edges = np.arange(begin_at, (times[-1] if times else 0.0) - SPEECH_WINDOW_S / 2, SPEECH_WINDOW_S)
         for begin in edges:
             pick = [i for i, t in enumerate(times) if begin <= t < begin + SPEECH_WINDOW_S]
             fit = mouth_energy_offset([times[i] for i in pick], [darkness[i] for i in pick], audio, audio_start, fps)

@@ -13,11 +13,12 @@ import numpy as np
 
 from media.frames import AUDIO_RATE
 from media.profile.face_geometry import FaceGeometry, frame_geometry
-from media.test_pattern import STAMP_ROWS, stamp_block
+from media.test_pattern import STAMP_ROWS, read_stamp, stamp_block
 
 FLASH_LUMA = 200.0  # the test pattern's flash is white below the stamp rows; its bars average about 100
 BEEP_LEVEL = 0.15  # of full scale; the beep is 0.5
 QUIET_S = 0.3  # a beep onset follows at least this much near-silence
+BEEP_BODY_S = 0.06  # the beep lasts 80 ms
 PAIR_WINDOW_S = 0.4  # a flash and a beep further apart than this are not one pair (they repeat every second)
 
 
@@ -27,25 +28,41 @@ def below_stamp_luma(luma: np.ndarray) -> float:
     return float(luma[top:].mean())
 
 
-def flash_onsets(times: Sequence[float], brightness: Sequence[float], level: float = FLASH_LUMA) -> list[float]:
-    """Times of the frames where the picture turns white (bright after not bright)."""
+def flash_onsets(
+    times: Sequence[float],
+    brightness: Sequence[float],
+    first_of_flash: Sequence[bool | None] | None = None,
+    level: float = FLASH_LUMA,
+) -> list[float]:
+    """Times of the frames where the picture turns white (bright after not bright). ``first_of_flash``: per
+    frame, whether its stamp says it is the flash's first frame (None: no stamp read); an onset on a later
+    frame (the first was lost on the way) is no measure of sync and is left out."""
     onsets = []
     was_bright = True  # a recording that starts inside a flash has no measurable onset there
-    for at, value in zip(times, brightness, strict=True):
+    for i, (at, value) in enumerate(zip(times, brightness, strict=True)):
         bright = value >= level
-        if bright and not was_bright:
+        if bright and not was_bright and (first_of_flash is None or first_of_flash[i] is not False):
             onsets.append(float(at))
         was_bright = bright
     return onsets
 
 
+def starts_a_flash(luma: np.ndarray, fps: int) -> bool | None:
+    """Whether a test-pattern frame's stamp says it is the first frame of a flash (None without a stamp)."""
+    stamp = read_stamp(luma)
+    return None if stamp is None else stamp.index % fps == 0
+
+
 def beep_onsets(samples: np.ndarray, start: float, rate: int = AUDIO_RATE, level: float = BEEP_LEVEL) -> list[float]:
     """Times of the first loud sample after at least ``QUIET_S`` of near-silence (``start``: time of sample 0)."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > level * 32767)
+    is_loud = np.abs(samples.astype(np.int32)) > level * 32767
+    loud = np.flatnonzero(is_loud)
     if loud.size == 0:
         return []
     gaps = np.diff(loud, prepend=-(10**9))
-    return [start + int(i) / rate for i in loud[gaps > QUIET_S * rate]]
+    body = int(BEEP_BODY_S * rate)
+    # a beep is loud for most of its body: a click (a glitch of a starved sender) is not
+    return [start + int(i) / rate for i in loud[gaps > QUIET_S * rate] if is_loud[i : i + body].mean() >= 0.5]
 
 
 def paired_offsets(flashes: Sequence[float], beeps: Sequence[float], window: float = PAIR_WINDOW_S) -> list[float]:

@@ -2,9 +2,9 @@
 moment it arrived.
 
 Each stream's RTP clock starts at a random origin, so the two are joined through arrival: a stream's anchor is
-the smallest ``arrival - media time`` seen over its first ``CALIBRATION_S`` (its fastest trip); every frame then
-lands at ``anchor + media time``, exactly as far from its neighbours as the sender spaced them, however bursty
-the network or the decoder was.
+the smallest ``arrival - media time`` seen so far (its fastest trip: a busy first second, when every frame
+came late, is corrected as soon as one comes quickly); every frame lands at ``anchor + media time``, exactly
+as far from its neighbours as the sender spaced them, however bursty the network or the decoder was.
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ from fractions import Fraction
 import av
 
 WRAP = 1 << 32  # RTP timestamps are 32 bits
-CALIBRATION_S = 1.0
 RESYNC_S = 1.0  # a frame this far off its anchor belongs to a new session or another source
 
 
 @dataclass
 class Anchor:
-    """``arrival - media time`` of a stream's fastest trip; settled once ``calibrated_at`` has passed."""
+    """``arrival - media time`` of a stream's fastest trip so far."""
 
     transit: float
-    calibrated_at: float
 
     def time_of(self, media_time: float) -> float:
         return self.transit + media_time
@@ -50,11 +48,11 @@ class StreamTimeline:
         return float((raw + self._cycles * WRAP) * time_base)
 
     def observe(self, media_time: float, arrival: float) -> Anchor:
-        """The anchor of a frame that arrived at ``arrival`` (read its ``time_of`` once it has settled)."""
+        """The anchor of a frame that arrived at ``arrival`` (it may still improve: read ``time_of`` late)."""
         anchor = self.anchor
         if anchor is None or abs(anchor.time_of(media_time) - arrival) > RESYNC_S:
-            anchor = self.anchor = Anchor(arrival - media_time, arrival + CALIBRATION_S)
-        elif arrival <= anchor.calibrated_at:
+            anchor = self.anchor = Anchor(arrival - media_time)
+        else:
             anchor.transit = min(anchor.transit, arrival - media_time)
         return anchor
 

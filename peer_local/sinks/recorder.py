@@ -18,10 +18,11 @@ import numpy as np
 
 from media.audio import mono_int16
 from media.frames import AUDIO_RATE
-from peer_local.sinks.media_timeline import CALIBRATION_S, Anchor, StreamTimeline
+from peer_local.sinks.media_timeline import Anchor, StreamTimeline
 
 logger = logging.getLogger(__name__)
 
+HOLD_S = 1.0  # frames wait this long before being written, so their anchor has seen a second more of trips
 QUEUE_ITEMS = 500  # ~10 s of audio+video; beyond that video frames are dropped, never audio
 VIDEO_WAIT_S = 2.0  # MP4 needs every stream before its first packet: without video this long, audio only
 AUDIO_SLACK = AUDIO_RATE // 100  # 10 ms: closer than this to where it belongs, audio is written back to back
@@ -48,7 +49,7 @@ class _Received:
 
     @property
     def at(self) -> float:
-        """Where the frame belongs on the arrival clock (final once its anchor has settled)."""
+        """Where the frame belongs on the arrival clock (by the fastest trip seen until it is written)."""
         return self.anchor.time_of(self.media_time)
 
 
@@ -101,7 +102,7 @@ class RecorderSink:
     # -- writer thread ----------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        # frames are held for CALIBRATION_S, until their stream's anchor has settled, and written in arrival order
+        # frames are held for HOLD_S and written in arrival order
         self._video_stream: av.VideoStream | None = None
         self._video_decided = False
         self._last_video_pts = -1
@@ -142,9 +143,9 @@ class RecorderSink:
         return _Received(kind, payload, arrival, media_time, timeline.observe(media_time, arrival))
 
     def _ready(self, held: deque[_Received], now: float) -> bool:
-        """The oldest held frame can be written: its anchor settled and, at the start, video's size known."""
+        """The oldest held frame can be written: held long enough and, at the start, video's size known."""
         head = held[0]
-        if now < max(head.anchor.calibrated_at, head.arrival + CALIBRATION_S):
+        if now < head.arrival + HOLD_S:
             return False
         if not self._video_decided:
             first_video = next((r for r in held if r.kind == "video"), None)
