@@ -25,12 +25,13 @@ from benchmarks.harness.processes import loopback_peer_fields
 from benchmarks.harness.sink_capture import MIC_SINK, MonitorCapture, PrivatePulseAudio, TimestampingCameraStandIn
 from media.audio import mono_int16
 from media.frames import AUDIO_RATE, AVChunk, FrameSlot
-from media.measure import summary_ms
+from media.measure import linear_slope, summary_ms
 from media.profile.face_geometry import FaceGeometry
 from media.sync_offset import (
     FLASH_LUMA,
     beep_onsets,
     below_stamp_luma,
+    flash_beep_pairs,
     flash_onsets,
     mouth_box,
     mouth_darkness,
@@ -282,9 +283,14 @@ def _offsets(
         brightness = [below_stamp_luma(luma) for luma in lumas]
         first = [starts_a_flash(luma, fps) for luma in lumas]
         flashes = [t for t in flash_onsets(times, brightness, first) if t >= (times[0] if times else 0) + skip]
-        offsets = paired_offsets(flashes, beep_onsets(audio, audio_start))
+        pairs = flash_beep_pairs(flashes, beep_onsets(audio, audio_start))
+        offsets = [offset for _, offset in pairs]
         method = "first white frame vs first sample of the 1 kHz beep, paired within 400 ms"
-        extra: dict[str, Any] = {"pairs": len(offsets)}
+        slope = linear_slope([at / 60 for at, _ in pairs], [offset * 1000 for _, offset in pairs])
+        extra: dict[str, Any] = {
+            "pairs": len(offsets),
+            "drift_ms_per_min": None if slope is None else round(slope, 3),
+        }
     else:
         assert geometry is not None
         box = mouth_box(geometry)

@@ -67,17 +67,24 @@ def beep_onsets(samples: np.ndarray, start: float, rate: int = AUDIO_RATE, level
 
 def paired_offsets(flashes: Sequence[float], beeps: Sequence[float], window: float = PAIR_WINDOW_S) -> list[float]:
     """For each flash, the nearest beep within ``window``: flash time - beep time (seconds)."""
+    return [offset for _, offset in flash_beep_pairs(flashes, beeps, window)]
+
+
+def flash_beep_pairs(
+    flashes: Sequence[float], beeps: Sequence[float], window: float = PAIR_WINDOW_S
+) -> list[tuple[float, float]]:
+    """``(flash time, flash time - nearest beep time)`` for each flash with a beep within ``window``."""
     if not beeps:
         return []
     sorted_beeps = np.sort(np.asarray(beeps, dtype=float))
-    offsets = []
+    pairs = []
     for flash in flashes:
         i = int(np.searchsorted(sorted_beeps, flash))
         near = [sorted_beeps[j] for j in (i - 1, i) if 0 <= j < sorted_beeps.size]
         beep = min(near, key=lambda b: abs(b - flash))
         if abs(beep - flash) <= window:
-            offsets.append(float(flash - beep))
-    return offsets
+            pairs.append((float(flash), float(flash - beep)))
+    return pairs
 
 
 def mouth_darkness(luma: np.ndarray, box: tuple[int, int, int, int]) -> float:

@@ -52,19 +52,24 @@ async def check_llm(settings: SpeakingSettings) -> dict[str, Any]:
     }
 
 
-async def check_tts(settings: SpeakingSettings) -> dict[str, Any]:
+async def check_tts(settings: SpeakingSettings, clause: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """Time to the first audio block; the spoken sentence (48 kHz) goes to ``clause`` for the lip-sync check."""
     tts = build_tts(settings)
     await tts.load()
     start = time.perf_counter()
     first: float | None = None
-    samples = 0
+    blocks: list[np.ndarray] = []
     async for block in tts.synthesize(SENTENCE):
         if first is None and len(block):
             first = time.perf_counter() - start
-        samples += len(block)
+        blocks.append(np.asarray(block))
     total = time.perf_counter() - start
+    samples = sum(len(b) for b in blocks)
     if first is None or samples == 0:
         raise RuntimeError("the voice produced no audio")
+    if clause is not None:
+        resampler = Resampler48k(tts.sample_rate)
+        clause.append(np.concatenate([*(resampler.convert(b) for b in blocks), resampler.flush()]))
     audio_s = samples / tts.sample_rate
     return {
         "backend": settings.tts,
@@ -98,21 +103,11 @@ def check_face(settings: SpeakingSettings, frames: int) -> dict[str, Any]:
     }
 
 
-async def clause_audio(settings: SpeakingSettings) -> np.ndarray:
-    """``SENTENCE`` spoken by the configured voice, at 48 kHz."""
-    tts = build_tts(settings)
-    await tts.load()
-    resampler = Resampler48k(tts.sample_rate)
-    parts = [resampler.convert(np.asarray(block)) async for block in tts.synthesize(SENTENCE)]
-    return np.concatenate([*parts, resampler.flush()])
-
-
-async def check_lip_sync(
-    settings: SpeakingSettings, speech: np.ndarray | None = None, size: int = 512
-) -> dict[str, Any]:
-    """One clause through the avatar's producer (the slot pairing a call uses) and the configured face; the
-    offset between mouth opening and voice energy (media/sync_offset.py, as ``avatar bench sync`` reads it)."""
-    speech = await clause_audio(settings) if speech is None else speech
+async def check_lip_sync(settings: SpeakingSettings, speech: np.ndarray | None, size: int = 512) -> dict[str, Any]:
+    """One spoken clause through the avatar's producer (the slot pairing a call uses) and the configured face;
+    the offset between mouth opening and voice energy (media/sync_offset.py, as ``avatar bench sync`` reads it)."""
+    if speech is None:
+        raise RuntimeError("no spoken clause: the voice check failed")
     face = build_face(settings, size, size)
     await asyncio.to_thread(face.prepare)
     producer = AvatarProducer(face)
@@ -161,11 +156,12 @@ async def _run_check(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str
 
 
 async def run_smoke(settings: SpeakingSettings, frames: int = 100) -> dict[str, Any]:
+    clause: list[np.ndarray] = []
     checks = {
         "llm": await _run_check(lambda: check_llm(settings)),
-        "tts": await _run_check(lambda: check_tts(settings)),
+        "tts": await _run_check(lambda: check_tts(settings, clause)),
         "face": await _run_check(lambda: asyncio.to_thread(check_face, settings, frames)),
-        "lip_sync": await _run_check(lambda: check_lip_sync(settings)),
+        "lip_sync": await _run_check(lambda: check_lip_sync(settings, clause[0] if clause else None)),
     }
     gpu = await asyncio.to_thread(gpu_memory)
     return {"bench": "smoke", "ok": all(c["ok"] for c in checks.values()), "checks": checks, "gpu": gpu}
