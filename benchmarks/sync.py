@@ -21,11 +21,12 @@ from typing import Any
 import av
 import numpy as np
 
+from benchmarks.harness.page_capture import PreviewPageCapture
 from benchmarks.harness.processes import loopback_peer_fields
 from benchmarks.harness.sink_capture import MIC_SINK, MonitorCapture, PrivatePulseAudio, TimestampingCameraStandIn
 from media.audio import mono_int16
 from media.frames import AUDIO_RATE, AVChunk, FrameSlot
-from media.measure import linear_slope, summary_ms
+from media.measure import summary_ms
 from media.profile.face_geometry import FaceGeometry
 from media.sync_offset import (
     FLASH_LUMA,
@@ -48,10 +49,10 @@ from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.face.portrait import PortraitAnimator
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
-from signaling.server import SignalingService
+from signaling.server import SignalingService, join_url
 from signaling.settings import SignalingSettings
 
-SINKS = ("recorder", "camera-mic")
+SINKS = ("recorder", "camera-mic", "page")
 SOURCES = ("test-pattern", "speaking")
 WARMUP_S = 3.0
 SPEECH_WINDOW_S = 4.0  # the speaking offset is fitted per window; p50/p95 over the windows
@@ -143,6 +144,7 @@ class Capture:
     monitor: MonitorCapture | None = None
     geometry: FaceGeometry | None = None
     probe: ArrivalProbe | None = None
+    page: dict[str, Any] | None = None
 
 
 async def run_sync_bench(config: SyncBenchConfig) -> dict[str, Any]:
@@ -209,9 +211,17 @@ async def _run_source(config: SyncBenchConfig, source: str) -> Capture:
         stop_remote, stop_local = asyncio.Event(), asyncio.Event()
         remote_task = asyncio.create_task(remote.run(stop_remote))
         local_task = asyncio.create_task(local.run(stop_local))
+        page = PreviewPageCapture() if "page" in config.sinks and source == "test-pattern" else None
         try:
+            if page is not None:
+                async with asyncio.timeout(60):
+                    await remote.connected.wait()
+                await page.start(join_url(service.base_url, "sync", token))
             await asyncio.sleep(WARMUP_S + config.duration_s)
         finally:
+            if page is not None:
+                await page.stop()
+                capture.page = page.result
             stop_local.set()
             async with asyncio.timeout(20):
                 await local_task
@@ -223,6 +233,16 @@ async def _run_source(config: SyncBenchConfig, source: str) -> Capture:
             async with asyncio.timeout(20):
                 await remote_task
     return capture
+
+
+def robust_slope(xs: list[float], ys: list[float]) -> float | None:
+    """Theil-Sen: the median of the slopes between all pairs of points, so a few glitches do not tilt it."""
+    if len(xs) < 3:
+        return None
+    x, y = np.asarray(xs), np.asarray(ys)
+    dx, dy = x[None, :] - x[:, None], y[None, :] - y[:, None]
+    upper = np.triu(dx > 0, 1)
+    return float(np.median(dy[upper] / dx[upper])) if upper.any() else None
 
 
 def decode_mp4(path: Path) -> tuple[list[float], list[np.ndarray], np.ndarray, float]:
@@ -265,7 +285,31 @@ def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
                 [-o * 1000 for o in paired_offsets(probe.beeps, beep_onsets(audio, audio_start))]
             )
         results.append(row)
+    if capture.page is not None:
+        results.append(_page_offsets(capture.page, fps))
     return results
+
+
+def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
+    frames = page.get("frames") or []
+    times = [at / 1000 for at, _, _ in frames]
+    first = [index % fps == 0 for _, _, index in frames]
+    flashes = [t for t in flash_onsets(times, [b for _, b, _ in frames], first) if times and t >= times[0] + 1.0]
+    pairs = flash_beep_pairs(flashes, [at / 1000 for at in page.get("beeps") or []])
+    ms = [offset * 1000 for _, offset in pairs]
+    return {
+        "sink": "page",
+        "source": "test-pattern",
+        "method": "in headless Chromium: requestVideoFrameCallback's expected display time of the first white frame "
+        "vs the beep's output time from an AudioWorklet on the <video>'s stream (getOutputTimestamp), page clock",
+        "offset_ms": summary_ms(ms),
+        "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "values_ms": [round(v, 1) for v in ms],
+        "pairs": len(ms),
+        "frames": len(frames),
+        "audio_context_latency_ms": page.get("audio_latency_ms"),  # base, output: part of the beep's output time
+        "error": page.get("error"),
+    }
 
 
 def _offsets(
@@ -286,7 +330,7 @@ def _offsets(
         pairs = flash_beep_pairs(flashes, beep_onsets(audio, audio_start))
         offsets = [offset for _, offset in pairs]
         method = "first white frame vs first sample of the 1 kHz beep, paired within 400 ms"
-        slope = linear_slope([at / 60 for at, _ in pairs], [offset * 1000 for _, offset in pairs])
+        slope = robust_slope([at / 60 for at, _ in pairs], [offset * 1000 for _, offset in pairs])
         extra: dict[str, Any] = {
             "pairs": len(offsets),
             "drift_ms_per_min": None if slope is None else round(slope, 3),

@@ -46,14 +46,19 @@ def register(subparsers: Any) -> None:
         benches,
         "sync",
         run_sync,
-        help="A/V offset read from what each sink outputs: the recorder's MP4, the virtual camera + microphone",
+        help="A/V offset read from what each sink outputs: the recorder's MP4, the virtual camera + microphone, "
+        "the preview page",
         description="Stream the test pattern (white flash + 1 kHz beep) and then the portrait speaking to a local "
         "peer on 127.0.0.1 and measure the offset in the sinks' output: the MP4 decoded, the virtual microphone "
-        "through a private PulseAudio null sink's monitor with the virtual camera's frames timestamped as sent.",
+        "through a private PulseAudio null sink's monitor with the virtual camera's frames timestamped as sent, the "
+        "preview page in headless Chromium on the page's clock.",
     )
     sync.add_argument("--duration", type=float, default=20.0, help="measured seconds per source (default 20)")
     sync.add_argument(
-        "--sinks", default="recorder,camera-mic", help="comma-separated: recorder, camera-mic (default both)"
+        "--sinks",
+        default="recorder,camera-mic,page",
+        help="comma-separated: recorder, camera-mic, page (the preview page in headless Chromium, test pattern "
+        "only) (default all)",
     )
     sync.add_argument(
         "--sources", default="test-pattern,speaking", help="comma-separated: test-pattern, speaking (default both)"
