@@ -86,6 +86,7 @@ class RemotePeer:
                 self.floor,
             )
         self.sessions: dict[str, SubscriberSession] = {}
+        self.sessions_changed = asyncio.Event()  # set whenever a subscriber session is added or removed
         self.connected = asyncio.Event()
         self.transcripts: list[Transcript] = []
         self.transcript_arrived = asyncio.Event()
@@ -201,6 +202,7 @@ class RemotePeer:
             on_channel_open=self._greet,
         )
         self.sessions[peer_id] = session
+        self.sessions_changed.set()
         try:
             sdp = await session.answer(offer.sdp)
         except (
@@ -224,6 +226,7 @@ class RemotePeer:
             self.floor.speech_stopped()  # a speaker's peer that went away holds no floor
         if self.sessions.get(session.peer_id) is session:
             del self.sessions[session.peer_id]
+            self.sessions_changed.set()
             logger.info("subscriber %s gone; %d left", session.peer_id, len(self.sessions))
 
     async def _on_message(self, session: SubscriberSession, message: DataMessage) -> None:
