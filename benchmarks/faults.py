@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from peer_local.bench.processes import loopback_peer_fields, start_avatar, stop_process
+from benchmarks.harness.processes import loopback_peer_fields, start_avatar, stop_process
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from signaling.messages import Role

@@ -23,17 +23,17 @@ from typing import Any
 import cv2
 import numpy as np
 
+from benchmarks.harness.processes import loopback_peer_fields
+from benchmarks.harness.speech import espeak
+from media.profile.face_geometry import default_portrait
+from media.profile.persona import TEMPLATE
 from media.protocol import DataMessage, ProfileStatus
-from peer_local.bench.processes import loopback_peer_fields
-from peer_local.bench.speech import espeak
 from peer_local.profile.face_enroll import write_clip
 from peer_local.profile.store import Profile
 from peer_local.profile.sync import ProfileSender
 from peer_local.profile.voice_enroll import PASSAGE
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
-from peer_remote.face.portrait import default_portrait
-from peer_remote.persona import TEMPLATE
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService

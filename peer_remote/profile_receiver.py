@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from media.profile.persona import PersonaError, parse_persona
 from media.protocol import (
     PROFILE_CHUNK_BYTES,
     DataMessage,
@@ -25,7 +26,6 @@ from media.protocol import (
     ProfileRequest,
     ProfileStatus,
 )
-from peer_remote.persona import PersonaError, parse_persona
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from media.clock import MediaClock
 from media.codecs import set_x264_preset
 from media.ice import pin_host_addresses
 from media.producer import AVProducer
+from media.profile.persona import load_persona
 from media.protocol import (
     AnswerNow,
     Control,
@@ -34,7 +35,6 @@ from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.backends import build_face, build_llm, build_persona, build_tts, profile_cache_dir
 from peer_remote.conversation import Conversation, PersonaPrompt
 from peer_remote.floor import Floor
-from peer_remote.persona import load_persona
 from peer_remote.profile_receiver import ProfileCache, ProfileReceiver
 from peer_remote.responder import ReplySettings, Responder
 from peer_remote.settings import RemoteSettings

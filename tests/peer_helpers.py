@@ -8,7 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from peer_local.bench.processes import loopback_peer_fields, start_avatar
+from benchmarks.harness.processes import loopback_peer_fields, start_avatar
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from signaling.messages import Role
@@ -64,7 +64,7 @@ async def run_avatar(*args: str, timeout_s: float, env: dict[str, str] | None = 
     """``avatar ARGS`` in a child process from the repository root, to its end (killed after ``timeout_s``):
     exit code, stdout, stderr."""
     child = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "peer_local.cli", *args),
+        *(sys.executable, "-m", "avatar", *args),
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,

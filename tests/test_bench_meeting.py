@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peer_local.bench.meeting import SCRIPT, render_script, score
+from benchmarks.meeting import SCRIPT, render_script, score
 
 
 def test_the_script_renders_every_line_in_order_with_the_overlap(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from peer_local.bench.turn import run_turn_bench
+from benchmarks.turn import run_turn_bench
 from peer_remote.settings import RemoteSettings
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from peer_local.cli import main as avatar_main
+from avatar.main import main as avatar_main
 from peer_remote.box.model_fetch import FISH_SPEECH_FILES, MUSETALK_FILES, fetch_models, missing_files
 from peer_remote.box.plan import (
     advertised_turn_urls,

@@ -10,7 +10,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from peer_local.deploy.vast import OfferFilter
+from peer_remote.box.vast import OfferFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 # the box's torch environments: the app (MuseTalk) and every sidecar locked under container/

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from peer_local.bench.processes import loopback_peer_fields
+from benchmarks.harness.processes import loopback_peer_fields
 from peer_local.control import LiveControl
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from peer_local.bench.cycles import run_cycles
+from benchmarks.cycles import run_cycles
 from tests.conftest import ARTIFACTS
 
 

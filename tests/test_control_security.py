@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from peer_local.cli import main as avatar_main
+from avatar.main import main as avatar_main
 from peer_local.control import LiveControl
 from peer_local.control_http import ControlServer
 from peer_local.control_secret import read_secret, secret_path, write_secret

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from peer_local.bench.speech import conversation
+from benchmarks.harness.speech import conversation
 from tests.peer_helpers import run_avatar
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from peer_local.cli import main as avatar_main
+from avatar.main import main as avatar_main
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
 from tests.fake_vast_api import fake_vast_api

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peer_local.bench.speech import write_wav
+from benchmarks.harness.speech import write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def speakers(pulseaudio: dict[str, str]) -> dict[str, str]:
 
 def devices_report(env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
     result = subprocess.run(
-        [sys.executable, "-m", "peer_local.cli", "devices", "--json"],
+        [sys.executable, "-m", "avatar", "devices", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -82,9 +82,7 @@ def test_devices_lists_audio_and_says_how_to_get_a_virtual_camera_and_mic() -> N
 
 
 def test_devices_text_output_names_both_sinks_and_the_meeting_audio() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "peer_local.cli", "devices"], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", "avatar", "devices"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "Virtual microphone" in result.stdout and "Virtual camera" in result.stdout
     assert "Meeting audio (--input loopback)" in result.stdout
@@ -223,7 +221,7 @@ def test_the_default_input_is_portaudios_default_and_hears_the_servers_default_s
 
 def check_report(env: dict[str, str]) -> tuple[int, dict]:  # type: ignore[type-arg]
     result = subprocess.run(
-        [sys.executable, "-m", "peer_local.cli", "devices", "--check", "--json"],
+        [sys.executable, "-m", "avatar", "devices", "--check", "--json"],
         capture_output=True,
         text=True,
         timeout=90,
@@ -253,7 +251,7 @@ def test_check_says_what_is_missing_with_the_fix_and_exits_non_zero(pulseaudio: 
     pactl(pulseaudio, "unload-module", "module-null-sink")  # no avatar_mic; the only sink left: none
     env = {**pulseaudio, "PYTHONPATH": str(ROOT), "XDG_RUNTIME_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "peer_local.cli", "devices", "--check"],
+        [sys.executable, "-m", "avatar", "devices", "--check"],
         capture_output=True,
         text=True,
         timeout=90,

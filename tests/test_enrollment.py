@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from peer_local.bench.speech import espeak, read_wav, write_wav
-from peer_local.cli import main as avatar_main
+from avatar.main import main as avatar_main
+from benchmarks.harness.speech import espeak, read_wav, write_wav
+from media.profile.face_geometry import default_portrait
 from peer_local.profile.face_enroll import write_clip
 from peer_local.profile.store import Profile, ProfileError
 from peer_local.profile.voice_enroll import PASSAGE
-from peer_remote.face.portrait import default_portrait
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def test_voice_from_a_microphone_is_recorded_with_a_level_meter_and_kept(
     profile = tmp_path / "me"
     samples, rate = read_wav(passage_wav)
     env = {**pulseaudio, "PULSE_SOURCE": "avatar_mic.monitor", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "peer_local.cli", "enroll", "voice", "--profile", str(profile), "--mic", "pulse"]
+    command = [sys.executable, "-m", "avatar", "enroll", "voice", "--profile", str(profile), "--mic", "pulse"]
     enrolling = subprocess.Popen(
         [*command, "--seconds", f"{samples.size / rate + 1.5:.1f}"],
         env=env,

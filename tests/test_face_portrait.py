@@ -10,10 +10,11 @@ import pytest
 
 from media.clock import MediaClock
 from media.frames import FrameSlot
+from media.profile.face_geometry import default_portrait
 from media.stream import AVStream
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.face.base import FaceError
-from peer_remote.face.portrait import PortraitAnimator, default_portrait
+from peer_remote.face.portrait import PortraitAnimator
 
 SPEECH = (np.sin(np.arange(1920) / 48_000 * 2 * np.pi * 250) * 12_000).astype(np.int16)
 SILENCE = np.zeros(1920, dtype=np.int16)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peer_local.bench.processes import stop_process
+from benchmarks.harness.processes import stop_process
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings
 from peer_local.sinks.virtual_camera import VirtualCameraSink

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from aiortc.rtp import RtpPacket
 
+from benchmarks.harness.impairment import Impairer, ImpairmentSpec
+from benchmarks.harness.netns import ImpairedNetwork
+from benchmarks.transport import TransportBenchConfig, run_transport_bench
 from media.receive_tuning import MarkerVideoJitterBuffer, RetransmissionRtt, RetryingNackGenerator
-from peer_local.bench.impairment import Impairer, ImpairmentSpec
-from peer_local.bench.netns import ImpairedNetwork
-from peer_local.bench.transport import TransportBenchConfig, run_transport_bench
 
 
 class FakeClock:

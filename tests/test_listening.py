@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.harness.speech import SENTENCES, conversation, espeak, read_wav, write_wav
 from media.protocol import Turn
 from peer_local.asr import FasterWhisperTranscriber
 from peer_local.asr.wer import word_error_rate
 from peer_local.audio_input import AudioInputError, open_audio_source
 from peer_local.audio_input.devices import AudioDevice, resolve_input_device
 from peer_local.audio_input.file_source import FileAudioSource
-from peer_local.bench.speech import SENTENCES, conversation, espeak, read_wav, write_wav
 from peer_local.listener import Listener
 from peer_local.service import LocalPeer
 from peer_local.settings import LocalSettings

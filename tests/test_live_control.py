@@ -18,8 +18,8 @@ import av
 import numpy as np
 import pytest
 
-from peer_local.bench.speech import write_wav
-from peer_local.cli import main as avatar_main
+from avatar.main import main as avatar_main
+from benchmarks.harness.speech import write_wav
 from peer_local.control import LiveControl
 from peer_local.control_http import ControlServer
 from peer_local.control_keys import KeyCommands
@@ -281,7 +281,7 @@ def test_the_take_over_microphone_delivers_48khz_from_a_device_at_its_own_rate(
 
 def test_the_in_charge_flags_are_the_in_charge_settings() -> None:
     """`avatar local` and `avatar demo` pass exactly these flags on; a field added to one side only is caught."""
-    from peer_local.cli.common import IN_CHARGE_FIELDS
+    from avatar.options import IN_CHARGE_FIELDS
     from peer_local.settings import InChargeSettings
 
     assert set(IN_CHARGE_FIELDS) == set(InChargeSettings.model_fields)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness.speech import SENTENCES, espeak
 from media.protocol import DataMessage, Decision, Speech, Transcript, Turn
 from peer_local.asr import FasterWhisperTranscriber
 from peer_local.audio_input.file_source import FileAudioSource
-from peer_local.bench.speech import SENTENCES, espeak
 from peer_local.control import LiveControl
 from peer_local.listener import Listener
 from peer_local.service import LocalPeer

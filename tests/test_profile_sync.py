@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.harness.speech import espeak
+from media.profile.face_geometry import default_portrait
+from media.profile.persona import TEMPLATE
 from media.protocol import DataMessage, ProfileChunk, ProfileFile, ProfileOffer, ProfileRequest, ProfileStatus
-from peer_local.bench.speech import espeak
 from peer_local.profile.store import Profile
 from peer_local.profile.sync import ProfileSender
 from peer_local.profile.voice_enroll import PASSAGE
-from peer_remote.face.portrait import default_portrait
-from peer_remote.persona import TEMPLATE
 from peer_remote.profile_receiver import LIMITS, ProfileCache, ProfileReceiver
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings

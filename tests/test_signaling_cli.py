@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from peer_local.cli import main
+from avatar.main import main
 from signaling.settings import SignalingSettings
 
-AVATAR = [sys.executable, "-m", "peer_local.cli"]
+AVATAR = [sys.executable, "-m", "avatar"]
 
 
 def _env(**extra: str) -> dict[str, str]:

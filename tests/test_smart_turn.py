@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatar.main import main
+from benchmarks.harness.speech import espeak, read_wav, write_wav
 from peer_local.asr import FasterWhisperTranscriber
 from peer_local.audio_input.file_source import FileAudioSource
-from peer_local.bench.speech import espeak, read_wav, write_wav
-from peer_local.cli import main
 from peer_local.listener import Listener
 from peer_local.settings import LocalSettings
 from peer_local.smart_turn import SmartTurnModel, SmartTurnModelError, log_mel_features, smart_turn_model_path

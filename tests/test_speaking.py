@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatar.main import main
 from media.clock import MediaClock
 from media.frames import AUDIO_RATE
 from media.protocol import DataMessage, Metrics, Transcript, Turn
 from media.stream import AVStream
-from peer_local.cli import main
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.conversation import Conversation, PersonaPrompt
 from peer_remote.face.portrait import PortraitAnimator

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peer_local.cli import main as avatar_main
+from avatar.main import main as avatar_main
 from signaling.client import SignalingClient
 from signaling.messages import Role
 from signaling.server import SignalingService

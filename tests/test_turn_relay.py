@@ -117,7 +117,7 @@ async def test_the_call_connects_through_the_relay_with_the_direct_path_blocked(
             *in_namespace(
                 a,
                 "-m",
-                "peer_local.cli",
+                "avatar",
                 "remote",
                 "--source",
                 "test-pattern",
@@ -139,7 +139,7 @@ async def test_the_call_connects_through_the_relay_with_the_direct_path_blocked(
                 *in_namespace(
                     b,
                     "-m",
-                    "peer_local.cli",
+                    "avatar",
                     "local",
                     "--signaling",
                     f"http://{B_HOST}:{port}",

@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from peer_local.cli.devices_command import probe_virtual_camera
+from avatar.commands.devices import probe_virtual_camera
 from peer_local.sinks.camera_lock import CameraLock
 from peer_local.sinks.virtual_camera import VirtualCameraBusyError, VirtualCameraError, VirtualCameraSink
 from tests.device_stand_ins import RecordingCameraStandIn

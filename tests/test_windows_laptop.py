@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from avatar import python_check
+from avatar.main import main
+from avatar.python_check import windows_python_problem
 from media.clock import MediaClock
-from peer_local.cli import main, python_check
-from peer_local.cli.python_check import windows_python_problem
 from peer_remote.llm.base import LlmError
 from peer_remote.llm.embedded import LlamaCppModel
 

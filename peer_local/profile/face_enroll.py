@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from media.profile.face_geometry import detect_faces, prepare_portrait
 from peer_local.profile.store import Profile
 from peer_local.profile.voice_enroll import EnrollmentError
-from peer_remote.face.portrait import detect_faces, prepare_portrait
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import platformdirs
 
+from media.profile.persona import PersonaError, load_persona
 from media.protocol import PROFILE_FILE_NAMES, ProfileFile
-from peer_remote.persona import PersonaError, load_persona
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MANIFEST = "manifest.json"

@@ -160,7 +160,7 @@ def remote_spec(settings: BoxSettings, signaling_url: str, token: str) -> Sideca
     argv = [
         sys.executable,
         "-m",
-        "peer_local.cli",
+        "avatar",
         "remote",
         "--signaling",
         signaling_url,

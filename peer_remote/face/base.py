@@ -7,10 +7,9 @@ from typing import Protocol
 import numpy as np
 
 from media.frames import FrameSlot
+from media.profile.face_geometry import FaceError
 
-
-class FaceError(RuntimeError):
-    """No usable face in the image, or the face model is missing."""
+__all__ = ["FaceAnimator", "FaceError"]
 
 
 class FaceAnimator(Protocol):

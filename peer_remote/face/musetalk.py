@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from media.frames import AUDIO_RATE, FrameSlot
+from media.profile.face_geometry import detect_faces, load_image, prepare_portrait
 from peer_remote.face.base import FaceError
 from peer_remote.face.face_landmarks import load_face_landmarks
 from peer_remote.face.musetalk_crop import (
@@ -40,7 +41,7 @@ from peer_remote.face.musetalk_crop import (
     landmark_crop_box,
 )
 from peer_remote.face.musetalk_models import MuseTalkModels, load_models
-from peer_remote.face.portrait import apply_head_motion, detect_faces, load_image, prepare_portrait
+from peer_remote.face.portrait import apply_head_motion
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""One module per ``avatar`` subcommand, each with ``register(subparsers)``."""

@@ -1,0 +1,219 @@
+"""``avatar bench``: measurements that print a table and write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from avatar.options import SPEAKING_FIELDS, add_speaking_arguments, fields_of, load_settings, write_json
+from media.settings import parse_size
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "bench",
+        help="run a benchmark (prints a table, writes JSON)",
+        description="Benchmarks of this machine and build.",
+    )
+    benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    transport = _bench(
+        benches,
+        "transport",
+        run_transport,
+        help="signaling + remote (test pattern) + local on loopback: fps, latency, A/V offset, CPU",
+        description="Start a signaling server, a remote peer streaming the test pattern and a local peer, all on "
+        "127.0.0.1 (each peer its own process), and measure what arrives.",
+    )
+    transport.add_argument("--codec", choices=["VP8", "H264"], default="VP8", help="video codec (default VP8)")
+    transport.add_argument("--size", default="512x512", help="video size (default 512x512)")
+    transport.add_argument("--fps", type=int, default=25, help="frame rate (default 25)")
+    transport.add_argument(
+        "--duration", type=float, default=20.0, help="measured seconds, after a 2 s warm-up (default 20)"
+    )
+    transport.add_argument(
+        "--impair",
+        metavar="SPEC",
+        help="run the peers in two network namespaces behind our impairment bridge, each way: "
+        "delay=50ms,jitter=5ms,loss=3%%,reorder=1%%,burst=300ms/10s (needs root; adds max_freeze_ms and "
+        "audio_recovery_s)",
+    )
+
+    cycles = _bench(
+        benches,
+        "cycles",
+        run_cycles,
+        help="connect and disconnect a local peer N times: memory, fds, threads and tasks against a baseline",
+    )
+    cycles.add_argument("--count", type=int, default=200, help="cycles (default 200; the first 10 warm up)")
+
+    soak = _bench(
+        benches,
+        "soak",
+        run_soak,
+        help="one long call (default 1 h): latency, A/V offset, sender queues and memory per window, with slopes",
+    )
+    soak.add_argument("--duration", type=float, default=3600.0, help="seconds (default 3600)")
+    soak.add_argument("--window", type=float, default=60.0, help="seconds per sample (default 60)")
+
+    asr = _bench(
+        benches,
+        "asr",
+        run_asr,
+        help="VAD + ASR over generated utterances played in real time: silence wait, ASR time, RTF, WER",
+        description="Generate ten questions with espeak-ng, play them in real time through the listening path, and "
+        "report the end-of-turn silence wait, the ASR time, end of speech -> transcript, RTF and WER.",
+    )
+    asr.add_argument("--beam-size", type=int, default=5, help="faster-whisper beam size (default 5)")
+    asr.add_argument("--end-silence-ms", type=int, default=320, help="silence that ends a turn (default 320)")
+
+    face = _bench(
+        benches,
+        "face",
+        run_face,
+        help="portrait render capacity at 512x512 and CPU share; MuseTalk per-frame stage times",
+        description="Render 500 portrait frames (fps = capacity, not the paced rate) and run MuseTalk's loop "
+        "(tiny random models on the CPU unless --musetalk-models points at real ones).",
+    )
+    face.add_argument(
+        "--musetalk-models", type=Path, help="real MuseTalk models directory (default: tiny random models)"
+    )
+    face.add_argument("--device", default="cpu", help="device for MuseTalk (default cpu)")
+
+    _bench(
+        benches,
+        "e2e",
+        run_e2e,
+        help="spoken questions through avatar demo: end of speech -> first avatar audio / speaking video at the local peer",
+        description="Play generated questions through `avatar demo --input` (embedded CPU backends) and time, at "
+        "the local peer, the end of each question to the avatar's first audio and first speaking video frame.",
+    )
+
+    _bench(
+        benches,
+        "meeting",
+        run_meeting,
+        help="a scripted multi-party meeting through avatar demo --answer addressed, silence vs smart-turn",
+        description="Play a generated meeting (three espeak-ng voices, lines addressing the clone, a follow-up, "
+        "a noise, a mid-sentence pause, an overlap) into `avatar demo --answer addressed`, once per end-of-turn "
+        "detector, and report answered when addressed / not, talk-over events, cut lines and end of speech -> "
+        "first clone audio.",
+    )
+
+    turn = _bench(
+        benches,
+        "turn",
+        run_turn,
+        help="transcript -> first audio frame out over 10 turns (LLM, TTS, face in process), with each stage",
+        description="Feed ten transcripts to the avatar's responder (the configured LLM, TTS and face; embedded CPU "
+        "defaults unless told otherwise) and time every stage up to the first audio and video frames sent.",
+    )
+    turn.add_argument("--turns", type=int, default=10, help="how many turns (default 10)")
+    add_speaking_arguments(turn)
+
+
+def _bench(
+    benches: Any, name: str, runner: Callable[[argparse.Namespace], int], **kwargs: Any
+) -> argparse.ArgumentParser:
+    """One benchmark subcommand, with ``--json PATH`` and its runner."""
+    parser: argparse.ArgumentParser = benches.add_parser(name, **kwargs)
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    parser.set_defaults(func=runner)
+    return parser
+
+
+def run_cycles(args: argparse.Namespace) -> int:
+    from benchmarks.cycles import print_cycles_table
+    from benchmarks.cycles import run_cycles as cycles
+
+    result = asyncio.run(cycles(args.count))
+    print_cycles_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from benchmarks.soak import print_soak_table
+    from benchmarks.soak import run_soak as soak
+
+    result = asyncio.run(soak(args.duration, args.window))
+    print_soak_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_asr(args: argparse.Namespace) -> int:
+    from benchmarks.asr import print_asr_table, run
+
+    result = run(args.beam_size, args.end_silence_ms)
+    print_asr_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_face(args: argparse.Namespace) -> int:
+    from benchmarks.face import print_face_table, run_face_bench
+
+    result = run_face_bench(args.musetalk_models, args.device)
+    print_face_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_e2e(args: argparse.Namespace) -> int:
+    from benchmarks.e2e import print_e2e_table, run_e2e_bench
+
+    result = asyncio.run(run_e2e_bench())
+    print_e2e_table(result)
+    write_json(args.json, result)
+    return 0 if "error" not in result else 1
+
+
+def run_meeting(args: argparse.Namespace) -> int:
+    from benchmarks.meeting import print_meeting_table, run_meeting_bench
+
+    result = asyncio.run(run_meeting_bench())
+    print_meeting_table(result)
+    write_json(args.json, result)
+    return 0 if not any("error" in v for v in result.values() if isinstance(v, dict)) else 1
+
+
+def run_turn(args: argparse.Namespace) -> int:
+    from benchmarks.turn import print_turn_table, run_turn_bench
+    from peer_remote.settings import RemoteSettings
+
+    settings = load_settings(RemoteSettings, args, "remote", fields_of(args, SPEAKING_FIELDS))
+    if settings is None:
+        return 2
+    result = asyncio.run(run_turn_bench(settings, args.turns))
+    print_turn_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_transport(args: argparse.Namespace) -> int:
+    from benchmarks.transport import TransportBenchConfig, print_table, run_transport_bench
+
+    try:
+        width, height = parse_size(args.size)
+    except ValueError as exc:
+        print(f"avatar bench transport: {exc}", file=sys.stderr)
+        return 2
+    if args.impair:
+        from benchmarks.harness.impairment import ImpairmentSpec
+
+        try:
+            ImpairmentSpec.parse(args.impair)
+        except ValueError as exc:
+            print(f"avatar bench transport: --impair: {exc}", file=sys.stderr)
+            return 2
+    config = TransportBenchConfig(
+        codec=args.codec, width=width, height=height, fps=args.fps, duration_s=args.duration, impair=args.impair
+    )
+    result = asyncio.run(run_transport_bench(config))
+    print_table(result)
+    write_json(args.json, result)
+    return 0 if "error" not in result else 1

@@ -1,0 +1,1 @@
+"""Every benchmark of the project (``avatar bench ...``) and the standalone GPU check."""

@@ -1,0 +1,1 @@
+"""What benchmarks and tests share: process launchers, speech, network namespaces, the impairment bridge."""

@@ -1,0 +1,1 @@
+"""The profile contract both peers read: persona schema, manifest, face geometry."""

@@ -1,1 +1,0 @@
-"""Deploying peer_remote to rented GPUs (Vast.ai)."""
