@@ -23,7 +23,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 from playwright.async_api import Browser, async_playwright
 
-from peer_local.bench.processes import environment_without_avatar_settings, start_avatar
+from benchmarks.harness.processes import environment_without_avatar_settings, start_avatar
 from peer_remote.service import RemotePeer
 from signaling.client import SignalingClient
 from signaling.messages import Role
