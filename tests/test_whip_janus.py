@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import pytest
 
+from avatar.main import main
 from benchmarks.harness.janus import JanusSfu, JanusSubscriber, running_sfu, sfu_problem
 from media.ice import pin_host_addresses
 from media.measure import TestPatternMeter
@@ -23,8 +24,6 @@ from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService
 from tests.peer_helpers import peer_fields, running
-
-pytestmark = pytest.mark.slow
 
 FRAMES = 25  # a second of video, each frame's stamp read back
 
@@ -86,6 +85,7 @@ async def watch(sfu: JanusSfu, publisher: int, count: int) -> tuple[list[Viewer]
     return viewers, subscribers
 
 
+@pytest.mark.slow
 async def test_three_viewers_decode_the_avatar_through_janus_from_one_published_stream(
     sfu: JanusSfu, avatar: RemotePeer
 ) -> None:
@@ -103,6 +103,7 @@ async def test_three_viewers_decode_the_avatar_through_janus_from_one_published_
             await subscriber.close()
 
 
+@pytest.mark.slow
 async def test_the_avatar_publishes_again_when_janus_restarts(sfu: JanusSfu, avatar: RemotePeer) -> None:
     assert avatar.publisher is not None
     await sfu.publisher_id(timeout_s=30)
@@ -118,3 +119,8 @@ async def test_the_avatar_publishes_again_when_janus_restarts(sfu: JanusSfu, ava
         assert avatar.stream.subscriber_count == 1  # the failed session's tracks were released
     finally:
         await subscribers[0].close()
+
+
+def test_publish_whip_takes_an_http_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["remote", "--token", "t" * 32, "--publish-whip", "rtmp://sfu/live", "--publish-token", "k"]) == 2
+    assert "publish_whip" in capsys.readouterr().err

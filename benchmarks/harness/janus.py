@@ -21,17 +21,15 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from benchmarks.harness.processes import open_log, stop_process
+from benchmarks.harness.receiver import FrameListener, ReceivingPeer
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +67,14 @@ def _disabled(names: str) -> str:
 class SfuNetwork:
     """A network namespace for the SFU and a veth pair to it: ``host_ip`` here, ``sfu_ip`` there (a /30)."""
 
+    made = 0  # networks made by this process: each gets its own names and addresses
+
     def __init__(self) -> None:
-        tag = os.getpid() % 100000
-        self.namespace, self.host_link = f"avsfu{tag}", f"avsfu{tag}h"
-        self.host_ip, self.sfu_ip = f"10.211.{tag % 250}.1", f"10.211.{tag % 250}.2"
+        pid, number = os.getpid() % 100000, SfuNetwork.made % 60
+        SfuNetwork.made += 1
+        self.namespace, self.host_link = f"avsfu{pid}n{number}", f"avsfu{pid}n{number}h"
+        base = f"10.211.{pid % 250}"
+        self.host_ip, self.sfu_ip = f"{base}.{4 * number + 1}", f"{base}.{4 * number + 2}"
 
     def exec_argv(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.namespace, *argv]
@@ -89,8 +91,10 @@ class SfuNetwork:
         _run("ip", "-n", self.namespace, "link", "set", "dev", "lo", "up")
 
     def destroy(self) -> None:
-        """Deleting the namespace deletes its end of the pair, and with it ours."""
-        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True, timeout=20, check=False)
+        """Our end of the pair (the kernel removes a deleted namespace's devices later, not at once), then the
+        namespace."""
+        for argv in (["ip", "link", "del", self.host_link], ["ip", "netns", "del", self.namespace]):
+            subprocess.run(argv, capture_output=True, timeout=20, check=False)
 
 
 def _run(*argv: str) -> None:
@@ -354,33 +358,13 @@ class JanusSession:
                     return event
 
 
-FrameListener = Callable[[av.VideoFrame | av.AudioFrame, float], None]
-
-
 class JanusSubscriber:
-    """A viewer of the room's publisher through Janus: an aiortc peer that receives and decodes its media."""
+    """A viewer of the room's publisher through Janus: a VideoRoom subscriber, Janus offering."""
 
     def __init__(self, sfu_url: str, publisher: int, on_video: FrameListener, on_audio: FrameListener) -> None:
         self._session = JanusSession(sfu_url)
         self.publisher = publisher
-        self.pc = RTCPeerConnection()
-        self._on_video = on_video
-        self._on_audio = on_audio
-        self._readers: set[asyncio.Task[None]] = set()
-        self.pc.on("track", self._on_track)
-
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        listener = self._on_video if track.kind == "video" else self._on_audio
-        task = asyncio.create_task(self._read(track, listener))
-        self._readers.add(task)
-        task.add_done_callback(self._readers.discard)
-
-    @staticmethod
-    async def _read(track: MediaStreamTrack, listener: FrameListener) -> None:
-        with contextlib.suppress(Exception):  # the track ends (MediaStreamError) when the connection closes
-            while True:
-                frame = await track.recv()
-                listener(frame, time.time())  # type: ignore[arg-type]
+        self.peer = ReceivingPeer(on_video, on_audio)
 
     async def start(self, timeout_s: float = 20.0) -> None:
         await self._session.__aenter__()
@@ -391,12 +375,9 @@ class JanusSubscriber:
         jsep = offer.get("jsep")
         if not jsep:
             raise JanusError(f"Janus sent no offer: {offer.get('plugindata')}")
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=jsep["sdp"], type="offer"))
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
-        await self._session.request({"request": "start"}, {"type": "answer", "sdp": self.pc.localDescription.sdp})
+        answer = await self.peer.answer(jsep["sdp"])
+        await self._session.request({"request": "start"}, {"type": "answer", "sdp": answer})
 
     async def close(self) -> None:
-        await self.pc.close()
-        for task in list(self._readers):
-            task.cancel()
+        await self.peer.close()
         await self._session.__aexit__()
