@@ -102,13 +102,16 @@ class WhipPublisher:
             resource, answer = await self._post_offer(http, pc.localDescription.sdp)
             check_sdp(answer, "answer")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-            async with asyncio.timeout(self.target.connect_timeout_s):
-                while pc.connectionState != "connected":
-                    if ended.is_set():
-                        raise WhipError(f"the connection {pc.connectionState} before it was up")
-                    await _first_of(ended, self.connected, stop)
-                    if stop.is_set():
-                        return False
+            try:
+                async with asyncio.timeout(self.target.connect_timeout_s):
+                    while pc.connectionState != "connected":
+                        if ended.is_set():
+                            raise WhipError(f"the connection {pc.connectionState} before it was up")
+                        await _first_of(ended, self.connected, stop)
+                        if stop.is_set():
+                            return False
+            except TimeoutError as exc:
+                raise WhipError(f"not connected within {self.target.connect_timeout_s:g} s") from exc
             was_connected = True
             logger.info("publishing to %s (%s)", self.target.url, resource)
             await _first_of(ended, stop)
