@@ -31,6 +31,7 @@ from signaling.messages import (
 )
 from signaling.rooms import Peer, TokenBucket
 from signaling.tokens import RoomClaims, TokenError
+from signaling.turn import advertised_ice_servers
 
 if TYPE_CHECKING:
     from signaling.app import SignalingServer
@@ -191,6 +192,9 @@ class WhepEndpoints:
             session.expiry = asyncio.create_task(self._expire(session, lifetime_s))
         logger.info("WHEP viewer %s joined room %s from %s", session.peer.peer_id, room_name, address)
         headers = {**CORS_HEADERS, "Location": session.location, "ETag": session.etag}
+        links = self._ice_server_links(session.peer.peer_id)
+        if links:
+            headers["Link"] = links
         return web.Response(status=201, text=answer, content_type=SDP_TYPE, headers=headers)
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -210,6 +214,20 @@ class WhepEndpoints:
         if refusal is not None:
             return refusal
         return reply(405, "trickle ICE is not supported: put the candidates in the offer", {"Allow": "DELETE"})
+
+    def _ice_server_links(self, peer_id: str) -> str:
+        """The ICE servers a browser viewer gets in ``welcome`` (TURN with fresh credentials), as WHEP's
+        ``Link: <url>; rel="ice-server"`` (RFC 8288 links, comma-separated)."""
+        settings = self.server.settings
+        secret = settings.turn_secret.get_secret_value() if settings.turn_secret else None
+        links = []
+        for server in advertised_ice_servers(settings.ice_servers, secret, peer_id, settings.turn_ttl_s):
+            link = f'<{server["urls"]}>; rel="ice-server"'
+            if "username" in server:
+                link += f'; username="{server["username"]}"; credential="{server["credential"]}"'
+                link += '; credential-type="password"'
+            links.append(link)
+        return ", ".join(links)
 
     # -- the session with the avatar ---------------------------------------------------------------------
 

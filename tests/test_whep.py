@@ -25,11 +25,13 @@ from playwright.async_api import Browser, async_playwright
 
 from benchmarks.harness.processes import environment_without_avatar_settings, start_avatar
 from peer_remote.service import RemotePeer
+from peer_remote.settings import RemoteSettings
 from signaling.client import SignalingClient
 from signaling.messages import Role
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
 from signaling.tokens import issue_token
+from tests.peer_helpers import peer_fields, running
 from tests.test_browser_page import CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -394,3 +396,32 @@ async def test_trickle_is_refused_with_405_and_options_describes_the_endpoint(
     trickle = {**headers, "Content-Type": "application/trickle-ice-sdpfrag"}
     async with http.patch(location, data="a=end-of-candidates\r\n", headers=trickle) as patched:
         assert patched.status == 405
+
+
+async def test_the_answer_links_the_rooms_ice_servers_with_fresh_turn_credentials(
+    token: str, http: aiohttp.ClientSession, offer: str
+) -> None:
+    settings = SignalingSettings.load(
+        {
+            "host": "127.0.0.1",
+            "port": 0,
+            "ice_servers": ["stun:stun.example.net:3478", "turn:turn.example.net:3478?transport=udp"],
+            "turn_secret": "coturn-static-auth-secret",
+        }
+    )
+    async with SignalingService(settings, token) as signaling:
+        avatar = RemotePeer(RemoteSettings.load({**peer_fields(signaling, token), "width": 320, "height": 240}))
+        async with running(avatar.run):
+            async with asyncio.timeout(10):
+                await avatar.connected.wait()
+            async with http.post(whep_url(signaling), data=offer, headers=bearer(viewer_token(token, "t"))) as answer:
+                assert answer.status == 201
+                links = answer.headers["Link"]
+    stun, turn = links.split(", <")
+    assert stun == '<stun:stun.example.net:3478>; rel="ice-server"'
+    match = re.fullmatch(
+        r'turn:turn\.example\.net:3478\?transport=udp>; rel="ice-server"; username="(\d+):(\w+)"; '
+        r'credential="([A-Za-z0-9+/=]+)"; credential-type="password"',
+        turn,
+    )
+    assert match and int(match.group(1)) > time.time()  # TURN REST credentials, as /ws viewers get them
