@@ -7,9 +7,10 @@ nothing else uses (root and iproute2 needed): its WebSocket API (for simple-whip
 on that namespace's 127.0.0.1, its HTTP API and ICE on the namespace's end of the pair, from a private
 configuration folder written here. simple-whip-server (Debian's package, unpacked under .cache/ with its npm
 dependencies by .ci/run, since as a package it conflicts with newer nodejs builds) publishes WHIP offers into a
-VideoRoom room. The API facts below are from Janus's ``src/plugins/janus_videoroom.c`` and ``html/janus.js``
-(create, attach, ``listparticipants``, subscriber ``join`` with ``streams``, ``start``; events by long poll) and
-simple-whip-server's ``src/server.js`` (``POST /whip/create``, ``/whip/endpoint/{id}``, ``/whip/healthcheck``).
+VideoRoom room. The API facts below are from Janus's ``src/plugins/janus_videoroom.c`` (its API comment:
+``listparticipants``, subscriber ``join`` with ``streams: [{feed}]``, ``start`` with the answer),
+``src/transports/janus_http.c`` (events by long poll, ``?maxev=``) and simple-whip-server's ``src/server.js``
+(``POST /whip/create``, ``/whip/endpoint/{id}``, ``/whip/healthcheck``; it reconnects to a restarted Janus).
 """
 
 from __future__ import annotations
