@@ -65,4 +65,6 @@ class RemoteSettings(SpeakingSettings):
     x264_preset: X264Preset = "veryfast"
     lookahead_s: float = Field(0.2, gt=0, le=2.0)
     max_subscribers: int = Field(8, ge=1)
+    publish_whip: str | None = Field(None, pattern=r"^https?://")  # a WHIP endpoint (an SFU's) to publish to
+    publish_token: SecretStr | None = None  # the WHIP endpoint's bearer token
     bench_stamp: bool = False  # benchmarks only: stamp frames so receivers can time answers

@@ -65,6 +65,21 @@ def register(subparsers: Any) -> None:
     )
     sync.add_argument("--size", type=int, default=320, help="square video edge in pixels (default 320)")
 
+    viewers = _bench(
+        benches,
+        "viewers",
+        run_viewers,
+        help="viewers 1, 3, 10 served by the avatar itself vs by Janus fed once over WHIP: avatar CPU, fps, latency",
+        description="Start the avatar (test pattern) as its own process and N viewers in this one, first as its "
+        "own subscribers through signaling (one encode each), then through Janus (Debian's, in a network "
+        "namespace; needs root) with the avatar publishing once over WHIP; report the avatar's CPU, each "
+        "viewer's fps and video latency p95.",
+    )
+    viewers.add_argument("--counts", default="1,3,10", help="viewer counts, comma-separated (default 1,3,10)")
+    viewers.add_argument("--size", default="320x240", help="video size (default 320x240)")
+    viewers.add_argument("--duration", type=float, default=10.0, help="measured seconds per run (default 10)")
+    viewers.add_argument("--no-janus", action="store_false", dest="janus", help="only the direct fan-out")
+
     cycles = _bench(
         benches,
         "cycles",
@@ -230,6 +245,25 @@ def run_sync(args: argparse.Namespace) -> int:
     print_table(result)
     write_json(args.json, result)
     return 0
+
+
+def run_viewers(args: argparse.Namespace) -> int:
+    from benchmarks.viewers import ViewersBenchConfig, print_viewers_table, run_viewers_bench
+
+    try:
+        width, height = parse_size(args.size)
+        counts = tuple(int(part) for part in args.counts.split(","))
+    except ValueError as exc:
+        print(f"avatar bench viewers: {exc}", file=sys.stderr)
+        return 2
+    if not counts or min(counts) < 1:
+        print("avatar bench viewers: --counts must be positive numbers, e.g. 1,3,10", file=sys.stderr)
+        return 2
+    config = ViewersBenchConfig(counts=counts, width=width, height=height, duration_s=args.duration, janus=args.janus)
+    result = asyncio.run(run_viewers_bench(config))
+    print_viewers_table(result)
+    write_json(args.json, result)
+    return 1 if any("error" in run for run in result["runs"]) else 0
 
 
 def run_transport(args: argparse.Namespace) -> int:

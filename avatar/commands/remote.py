@@ -44,12 +44,34 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--lookahead", type=float, dest="lookahead_s", help="seconds rendered ahead of the clock (default 0.2)"
     )
+    parser.add_argument(
+        "--publish-whip",
+        metavar="URL",
+        help="also publish the stream to this WHIP endpoint (an SFU's, for a large audience): one more encode, "
+        "republished with backoff when the SFU restarts",
+    )
+    parser.add_argument(
+        "--publish-token", metavar="T", help="bearer token for --publish-whip (or AVATAR_PUBLISH_TOKEN)"
+    )
     add_speaking_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    fields = fields_of(args, (*PEER_FIELDS, *SPEAKING_FIELDS, "source", "fps", "codec", "x264_preset", "lookahead_s"))
+    fields = fields_of(
+        args,
+        (
+            *PEER_FIELDS,
+            *SPEAKING_FIELDS,
+            "source",
+            "fps",
+            "codec",
+            "x264_preset",
+            "lookahead_s",
+            "publish_whip",
+            "publish_token",
+        ),
+    )
     if args.size:
         try:
             fields["width"], fields["height"] = parse_size(args.size)
