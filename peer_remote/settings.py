@@ -38,7 +38,7 @@ class SpeakingSettings(AvatarSettings):
     )
     names: list[str] = Field(
         default_factory=list,
-        description="a name the clone answers to, repeatable (none given: the persona's name)",
+        description="a name the clone answers to, repeatable (unset: the persona's name)",
         json_schema_extra={"flag": "--name", "metavar": "NAME"},
     )
     follow_up_s: float = Field(8.0, ge=0, le=120, description="seconds after the clone's answer a question is for it")
@@ -59,10 +59,10 @@ class SpeakingSettings(AvatarSettings):
         "portrait", description="face animator: portrait (CPU) or musetalk (GPU)"
     )
     musetalk: MuseTalkSettings = MuseTalkSettings()
-    face_image: Path | None = Field(None, description="the person's photo (none: the bundled astronaut portrait)")
-    face_cache_dir: Path | None = Field(None, description="where prepared faces are cached (none: the user cache dir)")
+    face_image: Path | None = Field(None, description="the person's photo (unset: the bundled astronaut portrait)")
+    face_cache_dir: Path | None = Field(None, description="where prepared faces are cached (unset: the user cache dir)")
     profile_cache_dir: Path | None = Field(
-        None, description="where received profile files are kept by hash (none: the user cache dir)"
+        None, description="where received profile files are kept by hash (unset: the user cache dir)"
     )
 
     def answer_settings(self) -> AnswerSettings:

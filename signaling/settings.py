@@ -173,27 +173,51 @@ def is_loopback_host(host: str) -> bool:
 class SignalingSettings(AvatarSettings):
     """Settings of ``avatar signaling``."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    token: SecretStr | None = None
-    max_message_bytes: int = Field(64 * 1024, ge=1024)
-    max_frame_bytes: int = Field(1024 * 1024, ge=1024, description="frames above this close with 1009")
-    heartbeat_s: float = Field(10.0, gt=0)
-    max_connections_per_address: int = Field(32, ge=1)
-    max_viewers_per_room: int = Field(16, ge=0)
-    messages_per_second: float = Field(100.0, gt=0)
-    message_burst: int = Field(300, ge=1)
-    public_url: str | None = None
+    host: str = Field("127.0.0.1", description="address to bind (anything but loopback requires a token)")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one)")
+    token: SecretStr | None = Field(
+        None, description="shared secret clients must present (or AVATAR_TOKEN; unset: generated, loopback only)"
+    )
+    max_message_bytes: int = Field(64 * 1024, ge=1024, description="largest accepted message")
+    max_frame_bytes: int = Field(1024 * 1024, ge=1024, description="WebSocket frames above this close with 1009")
+    heartbeat_s: float = Field(
+        10.0,
+        gt=0,
+        description="WebSocket ping interval in seconds (dead sockets drop within 1.5x)",
+        json_schema_extra={"flag": "--heartbeat"},
+    )
+    max_connections_per_address: int = Field(32, ge=1, description="concurrent sockets per client address")
+    max_viewers_per_room: int = Field(16, ge=0, description="browser viewers per room")
+    messages_per_second: float = Field(100.0, gt=0, description="messages a socket may send per second, sustained")
+    message_burst: int = Field(300, ge=1, description="messages a socket may send at once above that rate")
+    public_url: str | None = Field(None, description="base URL to print in join links, e.g. https://host:port")
     ice_servers: list[str] = Field(
-        default_factory=list
-    )  # advertised to peers: stun:HOST:PORT, turn:HOST:PORT?transport=udp
-    turn_secret: SecretStr | None = None  # coturn's static-auth-secret: TURN credentials are derived per peer
-    turn_ttl_s: int = Field(12 * 3600, ge=60)
-    # a signed token is still accepted this long after its expiry (and before its start): clock differences
-    token_leeway_s: float = Field(DEFAULT_LEEWAY_S, ge=0, le=300)
-    # the plain shared secret as a token: None = only when bound to loopback; elsewhere peers present signed tokens
-    accept_shared_token: bool | None = None
-    static_dir: Path | None = None
+        default_factory=list,
+        description="STUN/TURN URL advertised to peers in welcome, repeatable (e.g. turn:HOST:3478?transport=udp)",
+        json_schema_extra={"flag": "--ice-server", "metavar": "URL"},
+    )
+    turn_secret: SecretStr | None = Field(
+        None, description="coturn static-auth-secret: peers get short-lived TURN credentials (or AVATAR_TURN_SECRET)"
+    )
+    turn_ttl_s: int = Field(
+        12 * 3600, ge=60, description="TURN credential lifetime in seconds", json_schema_extra={"flag": "--turn-ttl"}
+    )
+    token_leeway_s: float = Field(
+        DEFAULT_LEEWAY_S,
+        ge=0,
+        le=300,
+        description="seconds a signed token is still accepted after it expires (and before it starts): clock "
+        "differences",
+        json_schema_extra={"flag": "--token-leeway", "metavar": "S"},
+    )
+    accept_shared_token: bool | None = Field(
+        None,
+        description="accept the plain secret as a token (unset: only on loopback; elsewhere peers present signed "
+        "room tokens, which peers holding the secret mint themselves; `avatar token` issues one)",
+    )
+    static_dir: Path | None = Field(
+        None, description="serve the preview page's files (/static/) from this folder instead of the bundled ones"
+    )
 
     @property
     def shared_token_accepted(self) -> bool:

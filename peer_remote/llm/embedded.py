@@ -35,7 +35,7 @@ class EmbeddedLlmSettings(SettingsGroup):
     key_prefix = "llm_"
 
     gguf: Path | None = Field(
-        default=None, description="embedded: GGUF model file (none: the bundled SmolLM2-135M-Instruct)"
+        default=None, description="embedded: GGUF model file (unset: the bundled SmolLM2-135M-Instruct)"
     )
 
 

@@ -32,7 +32,7 @@ class PiperSettings(SettingsGroup):
 
     voice: Path | None = Field(
         default=None,
-        description="piper: an .onnx voice with its .onnx.json beside it (none: the bundled en_US-joe-medium)",
+        description="piper: an .onnx voice with its .onnx.json beside it (unset: the bundled en_US-joe-medium)",
     )
 
 
