@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from media.settings import PeerSettings
-from signaling.settings import AvatarSettings, ConfigFileError, settings_group
+from signaling.settings import AvatarSettings, ConfigFileError, flat_group_keys, settings_group
 
 SettingsT = TypeVar("SettingsT", bound=AvatarSettings)
 
@@ -125,9 +125,18 @@ def load_settings(
     except ConfigFileError as exc:
         print(f"avatar: {exc}", file=sys.stderr)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        flat = {place: key for key, place in flat_group_keys(cls).items()}
+        problems = "; ".join(f"{_setting_name(e['loc'], flat)}: {e['msg']}" for e in exc.errors())
         print(f"avatar: invalid settings: {problems}", file=sys.stderr)
     return None
+
+
+def _setting_name(loc: tuple[int | str, ...], flat: Mapping[tuple[str, str], str]) -> str:
+    """A validation error's place as the user names it: a nested backend field by its flat key (``fish_url``)."""
+    place = (str(loc[0]), str(loc[1])) if len(loc) >= 2 else None
+    if place in flat:
+        return ".".join([flat[place], *map(str, loc[2:])])
+    return ".".join(map(str, loc)) or "settings"
 
 
 def token_problem(settings: PeerSettings, command: str) -> bool:

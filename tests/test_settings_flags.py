@@ -163,3 +163,12 @@ def test_no_help_string_writes_a_default_by_hand() -> None:
         if "(default" in (field.info.description or "")
     ]
     assert described == []
+
+
+def test_a_bad_backend_setting_is_named_as_the_user_wrote_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "avatar.toml"
+    config.write_text("[remote]\nfish_url = 5\n")
+    assert load_settings(RemoteSettings, parse(["remote", "--config", str(config)]), "remote") is None
+    assert "invalid settings: fish_url: " in capsys.readouterr().err
