@@ -133,8 +133,7 @@ def load_settings(
 
 def _setting_name(loc: tuple[int | str, ...], flat: Mapping[tuple[str, str], str]) -> str:
     """A validation error's place as the user names it: a nested backend field by its flat key (``fish_url``)."""
-    place = (str(loc[0]), str(loc[1])) if len(loc) >= 2 else None
-    if place in flat:
+    if len(loc) >= 2 and (place := (str(loc[0]), str(loc[1]))) in flat:
         return ".".join([flat[place], *map(str, loc[2:])])
     return ".".join(map(str, loc)) or "settings"
 
