@@ -45,13 +45,7 @@ class ListeningSettings(AvatarSettings):
         le=2000,
         description="silence after which the turn so far is transcribed during the end-of-turn wait (0: off)",
     )
-    asr_model: str = Field(
-        "tiny.en", description="faster-whisper model: tiny.en (bundled), a model name, or a directory"
-    )
-    asr_device: str = Field("cpu", description="cpu or cuda")
-    asr_compute_type: str = Field("int8", description="CTranslate2 compute type (int8_float16 on a GPU)")
-    asr_beam_size: int = Field(5, ge=1, le=10, description="beam size (1 is faster, less accurate)")
-    language: str | None = Field("en", description="spoken language: en, uk, ..., or auto")
+    asr: WhisperSettings = WhisperSettings()
     half_duplex: bool = Field(False, description="ignore the input while the avatar speaks (echo guard)")
 
     def turn_settings(self) -> TurnSettings:
@@ -64,16 +58,6 @@ class ListeningSettings(AvatarSettings):
             pause_s=self.smart_turn_pause_ms / 1000 if self.turn_detector == "smart-turn" else None,
             max_end_silence_s=self.smart_turn_max_wait_ms / 1000,
             early_asr_s=self.early_asr_ms / 1000 if self.early_asr_ms else None,
-        )
-
-    def whisper_settings(self) -> WhisperSettings:
-        language = None if self.language in (None, "", "auto") else self.language
-        return WhisperSettings(
-            model=self.asr_model,
-            device=self.asr_device,
-            compute_type=self.asr_compute_type,
-            beam_size=self.asr_beam_size,
-            language=language,
         )
 
 

@@ -13,6 +13,7 @@ from avatar.demo import DemoSettings
 from avatar.help_format import default_text
 from avatar.main import build_parser
 from avatar.options import load_settings, settings_fields
+from peer_local.asr.whisper import WhisperSettings
 from peer_local.settings import ListeningSettings, LocalSettings
 from peer_remote.box.settings import BoxSettings
 from peer_remote.settings import RemoteSettings, SpeakingSettings
@@ -172,3 +173,13 @@ def test_a_bad_backend_setting_is_named_as_the_user_wrote_it(
     config.write_text("[remote]\nfish_url = 5\n")
     assert load_settings(RemoteSettings, parse(["remote", "--config", str(config)]), "remote") is None
     assert "invalid settings: fish_url: " in capsys.readouterr().err
+
+
+def test_the_listening_settings_nest_whispers_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "avatar.toml"
+    config.write_text('[local]\nlanguage = "auto"\nasr_device = "cuda"\n')
+    monkeypatch.setenv("AVATAR_ASR_BEAM_SIZE", "2")
+    words = ["transcribe", "talk.wav", "--asr-model", "base", "--config", str(config)]
+    settings = load_settings(ListeningSettings, parse(words), "local")
+    assert settings is not None
+    assert settings.asr == WhisperSettings(model="base", device="cuda", beam_size=2, language=None)  # auto: detect

@@ -11,6 +11,7 @@ from typing import Any
 
 from avatar.options import add_settings_flags, load_settings, write_json
 from media.settings import parse_size
+from peer_local.asr.whisper import WhisperSettings
 from peer_local.settings import ListeningSettings
 from peer_remote.settings import RemoteSettings, SpeakingSettings
 
@@ -73,7 +74,7 @@ def register(subparsers: Any) -> None:
     asr.add_argument(
         "--beam-size",
         type=int,
-        default=ListeningSettings.model_fields["asr_beam_size"].default,
+        default=WhisperSettings.model_fields["beam_size"].default,
         help="faster-whisper beam size",
     )
     asr.add_argument(

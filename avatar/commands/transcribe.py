@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         source = FileAudioSource(args.file, realtime=False)
-        transcriber = FasterWhisperTranscriber(settings.whisper_settings())
+        transcriber = FasterWhisperTranscriber(settings.asr)
         listener = Listener(source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings())
         if not args.json:
             print(f"loading {transcriber.name} ...", file=sys.stderr, flush=True)
