@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from media.protocol import AnswerPolicy, Decision, Metrics
-from media.rendezvous import wait_event
+from media.rtc.rendezvous import wait_event
 from peer_local.in_charge import PersonInCharge
 from peer_local.listener import Listener
 from peer_local.runner import build_listener

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from media.datachannel import DataChannelEndpoint, MessageHandler
-from media.ice import pin_host_addresses
 from media.protocol import DataMessage
-from media.rendezvous import join_room
+from media.rtc.ice import pin_host_addresses
+from media.rtc.rendezvous import join_room
 from peer_local.session import RemoteSession
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink

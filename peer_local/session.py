@@ -12,13 +12,13 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from media.codecs import prefer_video_codec
 from media.datachannel import DataChannelEndpoint, MessageHandler
-from media.ice import rtc_configuration
-from media.peer_connection import close_peer_connection
-from media.receive_tuning import tune_receiver
-from media.rendezvous import wait_event
-from media.sdp_policy import check_sdp
+from media.rtc.codecs import prefer_video_codec
+from media.rtc.ice import rtc_configuration
+from media.rtc.peer_connection import close_peer_connection
+from media.rtc.receive_tuning import tune_receiver
+from media.rtc.rendezvous import wait_event
+from media.rtc.sdp_policy import check_sdp
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
 

@@ -9,8 +9,6 @@ from pathlib import Path
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from media.clock import MediaClock
-from media.codecs import set_x264_preset
-from media.ice import pin_host_addresses
 from media.producer import AVProducer
 from media.profile.persona import load_persona
 from media.protocol import (
@@ -26,7 +24,9 @@ from media.protocol import (
     Transcript,
     Turn,
 )
-from media.rendezvous import join_room
+from media.rtc.codecs import set_x264_preset
+from media.rtc.ice import pin_host_addresses
+from media.rtc.rendezvous import join_room
 from media.stamping import StampingProducer
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from media.codecs import X264Preset
+from media.rtc.codecs import X264Preset
 from media.settings import PeerSettings
 from peer_remote.answer_policy import AnswerSettings
 

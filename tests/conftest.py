@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from media.ice import pin_host_addresses
+from media.rtc.ice import pin_host_addresses
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.protocol import ProtocolError, parse_message
-from media.sdp_policy import MAX_SDP_BYTES, SdpPolicyError, check_sdp
+from media.rtc.sdp_policy import MAX_SDP_BYTES, SdpPolicyError, check_sdp
 from peer_local.service import LocalPeer
 from peer_remote.service import RemotePeer
 from signaling.client import SignalingClient

@@ -14,9 +14,9 @@ from aiortc.rtp import RtpPacket
 from media.clock import MediaClock
 from media.fanout import TrackFanout
 from media.frames import AUDIO_FRAME_SAMPLES, AVChunk, FrameSlot
-from media.ice import parse_ice_server, pin_host_addresses, pinned_host_addresses
 from media.protocol import Interrupt, ProtocolError, Transcript, encode_message, parse_message
-from media.receive_tuning import LowLatencyAudioJitterBuffer, MarkerVideoJitterBuffer
+from media.rtc.ice import parse_ice_server, pin_host_addresses, pinned_host_addresses
+from media.rtc.receive_tuning import LowLatencyAudioJitterBuffer, MarkerVideoJitterBuffer
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer, ToneOnsetDetector, read_stamp, write_stamp
 

@@ -20,7 +20,7 @@ from media.protocol import (
     ProfileRequest,
     ProfileStatus,
 )
-from media.rendezvous import wait_event
+from media.rtc.rendezvous import wait_event
 from peer_local.profile.store import Profile
 from peer_local.service import LocalPeer
 

@@ -238,7 +238,9 @@ class MarkerVideoJitterBuffer(JitterBuffer):
 def tune_receiver(receiver: RTCRtpReceiver, kind: str) -> JitterBuffer:
     """Swap in the low-latency buffer (and, for video, the retrying NACK generator); returns the buffer."""
     if not hasattr(receiver, _BUFFER_ATTRIBUTE) or not hasattr(receiver, _NACK_ATTRIBUTE):
-        raise RuntimeError("this aiortc version has no receiver jitter buffer to tune; update media/receive_tuning.py")
+        raise RuntimeError(
+            "this aiortc version has no receiver jitter buffer to tune; update media/rtc/receive_tuning.py"
+        )
     if kind == "audio":
         buffer: JitterBuffer = LowLatencyAudioJitterBuffer()
     else:
