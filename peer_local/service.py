@@ -12,6 +12,7 @@ from typing import Any
 
 from media.datachannel import DataChannelEndpoint, MessageHandler
 from media.protocol import DataMessage
+from media.rtc import patches
 from media.rtc.ice import pin_host_addresses
 from media.rtc.rendezvous import join_room
 from peer_local.session import RemoteSession
@@ -51,6 +52,7 @@ class LocalPeer:
         self._ice_servers: list[dict[str, Any]] = []
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
+        patches.install()
 
     async def wait_session(self) -> RemoteSession:
         """The current session, waiting for one to start (callers bound the wait)."""

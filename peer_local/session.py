@@ -16,7 +16,6 @@ from media.datachannel import DataChannelEndpoint, MessageHandler
 from media.rtc.codecs import prefer_video_codec
 from media.rtc.ice import rtc_configuration
 from media.rtc.peer_connection import close_peer_connection
-from media.rtc.receive_tuning import tune_receiver
 from media.rtc.rendezvous import wait_event
 from media.rtc.sdp_policy import check_sdp
 from peer_local.settings import LocalSettings
@@ -51,10 +50,8 @@ class RemoteSession:
         self._answered = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self.buffers: dict[str, object] = {}
         for kind in ("audio", "video"):
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
-            self.buffers[kind] = tune_receiver(transceiver.receiver, kind)
             if kind == "video" and settings.codec:
                 prefer_video_codec(transceiver, settings.codec)
         channel = self.pc.createDataChannel(DATA_CHANNEL_LABEL, ordered=True)

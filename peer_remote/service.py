@@ -24,6 +24,7 @@ from media.protocol import (
     Transcript,
     Turn,
 )
+from media.rtc import patches
 from media.rtc.codecs import set_x264_preset
 from media.rtc.ice import pin_host_addresses
 from media.rtc.rendezvous import join_room
@@ -100,6 +101,7 @@ class RemotePeer:
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
         set_x264_preset(settings.x264_preset)
+        patches.install()
 
     async def prepare(self) -> None:
         """Load models and prepare the face before joining (progress in the log)."""
