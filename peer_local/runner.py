@@ -44,9 +44,7 @@ def build_listener(settings: LocalSettings, explicit_input: bool) -> Listener | 
         from peer_local.smart_turn import SmartTurnModel
 
         turn_model = SmartTurnModel(settings.smart_turn_model)
-    return Listener(
-        source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings(), turn_model=turn_model
-    )
+    return Listener(source, transcriber, turn_settings=settings.turn_settings(), turn_model=turn_model)
 
 
 class LocalRun:
@@ -70,7 +68,9 @@ class LocalRun:
         self.sinks: list[MediaSink] = build_sinks(settings, explicit_devices)
         self.switch = SourceSwitch(self.sinks)  # the avatar, or the person on take-over
         self.peer = LocalPeer(settings, [self.switch])
-        self.sender = TranscriptSender(self.peer, half_duplex=settings.half_duplex)
+        self.sender = TranscriptSender(
+            self.peer, settings.half_duplex, answering=lambda: self.in_charge.control.answering
+        )
         self.listener = build_listener(settings, explicit_input)
         if self.listener is not None:
             self.sender.attach(self.listener)
