@@ -18,7 +18,7 @@ from peer_local.app import LocalApp
 from peer_local.service import LocalPeer
 from peer_local.settings import InChargeSettings, LocalSettings
 from peer_local.turn_latency import SpeechOnsetProbe
-from peer_remote.service import RemotePeer
+from peer_remote.service import ProducerWrapper, RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.auth import generate_token
 from signaling.server import SignalingService, install_stop_signals, join_url
@@ -43,17 +43,27 @@ class DemoSettings(InChargeSettings):
     camera: str = "virtual"
     mic_out: str | None = None
     metrics_json: Path | None = None
-    bench_stamp: bool = False  # benchmarks: stamp frames so the local peer can time the answer's video
     duration_s: float | None = Field(None, gt=0)
     open_browser: bool = True
 
 
 class Demo:
-    """Everything on one machine: a fresh token, loopback ICE, the embedded backends."""
+    """Everything on one machine: a fresh token, loopback ICE, the embedded backends.
 
-    def __init__(self, settings: DemoSettings, explicit_devices: frozenset[str] = frozenset()) -> None:
+    A benchmark observes it through ``wrap_producer`` (wraps what the avatar streams, e.g. to stamp its frames)
+    and ``probe`` (times each answer's arrival at the laptop; by default its first audio only)."""
+
+    def __init__(
+        self,
+        settings: DemoSettings,
+        explicit_devices: frozenset[str] = frozenset(),
+        wrap_producer: ProducerWrapper | None = None,
+        probe: SpeechOnsetProbe | None = None,
+    ) -> None:
         self.settings = settings
         self.explicit_devices = explicit_devices
+        self.wrap_producer = wrap_producer
+        self.probe = probe or SpeechOnsetProbe()
         self.token = generate_token()
         self.url = ""
 
@@ -70,14 +80,8 @@ class Demo:
                 "ice_host_addresses": ["127.0.0.1"],
             }
             remote = RemotePeer(
-                RemoteSettings.load(
-                    {
-                        **peer,
-                        "face_image": self.settings.face_image,
-                        "persona": self.settings.persona,
-                        "bench_stamp": self.settings.bench_stamp,
-                    }
-                )
+                RemoteSettings.load({**peer, "face_image": self.settings.face_image, "persona": self.settings.persona}),
+                wrap_producer=self.wrap_producer,
             )
             local_settings = LocalSettings.load(
                 {
@@ -95,7 +99,7 @@ class Demo:
                 local_settings,
                 explicit_input=self.settings.input != "mic",
                 explicit_devices=self.explicit_devices,
-                probe=SpeechOnsetProbe(read_video=self.settings.bench_stamp),
+                probe=self.probe,
             )
             await local.start()
             self.url = join_url(service.base_url, DEMO_ROOM, self.token)

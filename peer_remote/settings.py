@@ -65,4 +65,3 @@ class RemoteSettings(SpeakingSettings):
     x264_preset: X264Preset = "veryfast"
     lookahead_s: float = Field(0.2, gt=0, le=2.0)
     max_subscribers: int = Field(8, ge=1)
-    bench_stamp: bool = False  # benchmarks only: stamp frames so receivers can time answers

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avatar.options import (
     IN_CHARGE_FIELDS,
@@ -15,6 +15,10 @@ from avatar.options import (
     explicit_devices,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    from peer_local.turn_latency import SpeechOnsetProbe
+    from peer_remote.service import ProducerWrapper
 
 
 def register(subparsers: Any) -> None:
@@ -53,12 +57,6 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="write per-turn metrics and end-of-speech -> first-audio figures here on exit",
     )
-    parser.add_argument(
-        "--bench-stamp",
-        action="store_true",
-        default=None,
-        help="benchmarks only: stamp the avatar's frames (top rows) so the answer's video can be timed",
-    )
     parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record what the local peer receives")
     parser.add_argument("--duration", type=float, dest="duration_s", metavar="S", help="stop after S seconds of media")
     parser.add_argument(
@@ -69,11 +67,14 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(
+    args: argparse.Namespace, wrap_producer: ProducerWrapper | None = None, probe: SpeechOnsetProbe | None = None
+) -> int:
+    """Run the demo as the flags say; a benchmark observes it through ``wrap_producer`` and ``probe`` (see
+    :class:`avatar.demo.Demo`)."""
     from avatar.demo import Demo, DemoSettings
 
     names = (
-        "bench_stamp",
         "port",
         "input",
         "turn_detector",
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from peer_local.smart_turn import SmartTurnModelError
 
     try:
-        asyncio.run(Demo(settings, explicit_devices(args)).run())
+        asyncio.run(Demo(settings, explicit_devices(args), wrap_producer, probe).run())
     except (AudioInputError, AsrError, VirtualCameraError, ProfileError, SmartTurnModelError) as exc:
         print(f"avatar demo: {exc}", file=sys.stderr)
         return 1
