@@ -39,10 +39,6 @@ class AvatarProducer:
         # (turn_id, index of the slot that took its last audio, or None if nothing was left queued)
         self.on_drained: Callable[[str, int | None], None] | None = None
 
-    @property
-    def queued_s(self) -> float:
-        return self._queued_samples / AUDIO_RATE
-
     async def enqueue(self, turn_id: str, samples: np.ndarray) -> None:
         """Queue 48 kHz int16 speech; waits while more than ``MAX_QUEUED_S`` is already queued."""
         while self._queued_samples > MAX_QUEUED_S * AUDIO_RATE:
