@@ -23,9 +23,9 @@ AVATAR_PACKAGE = Path(__file__).resolve().parent.parent / "avatar"
 
 # (command line, its settings, the fields it sets otherwise than by their own flag)
 COMMANDS: list[tuple[str, type[AvatarSettings], frozenset[str]]] = [
-    ("remote", RemoteSettings, frozenset({"width", "height", "bench_stamp"})),  # --size; benches only
+    ("remote", RemoteSettings, frozenset({"width", "height"})),  # --size
     ("local", LocalSettings, frozenset()),
-    ("demo", DemoSettings, frozenset({"bench_stamp"})),
+    ("demo", DemoSettings, frozenset()),
     ("signaling", SignalingSettings, frozenset()),
     ("box", BoxSettings, frozenset()),
     ("say", SpeakingSettings, frozenset()),

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         source = FileAudioSource(args.file, realtime=False)
         transcriber = FasterWhisperTranscriber(settings.asr)
-        listener = Listener(source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings())
+        listener = Listener(source, transcriber, turn_settings=settings.turn_settings())
         if not args.json:
             print(f"loading {transcriber.name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
