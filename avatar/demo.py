@@ -101,7 +101,9 @@ class Demo:
             switch = SourceSwitch(sinks)
             local = LocalPeer(local_settings, [switch, probe])
             local.message_handlers.append(probe.on_message)
-            sender = TranscriptSender(local, half_duplex=local_settings.half_duplex)
+            sender = TranscriptSender(
+                local, half_duplex=local_settings.half_duplex, echo_tail_s=local_settings.half_duplex_tail_ms / 1000
+            )
             in_charge = PersonInCharge(local_settings, local, switch, sender)
             await in_charge.start()
             listener = build_listener(local_settings, explicit_input=self.settings.input != "mic")

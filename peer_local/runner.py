@@ -70,7 +70,9 @@ class LocalRun:
         self.sinks: list[MediaSink] = build_sinks(settings, explicit_devices)
         self.switch = SourceSwitch(self.sinks)  # the avatar, or the person on take-over
         self.peer = LocalPeer(settings, [self.switch])
-        self.sender = TranscriptSender(self.peer, half_duplex=settings.half_duplex)
+        self.sender = TranscriptSender(
+            self.peer, half_duplex=settings.half_duplex, echo_tail_s=settings.half_duplex_tail_ms / 1000
+        )
         self.listener = build_listener(settings, explicit_input)
         if self.listener is not None:
             self.sender.attach(self.listener)

@@ -34,6 +34,7 @@ class ListeningSettings(AvatarSettings):
     asr_beam_size: int = Field(5, ge=1, le=10)
     language: str | None = "en"  # "auto" or None to detect
     half_duplex: bool = False
+    half_duplex_tail_ms: int = Field(400, ge=0, le=3000)  # half-duplex: input still ignored this long after (echo)
 
     def turn_settings(self) -> TurnSettings:
         return TurnSettings(

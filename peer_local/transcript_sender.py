@@ -23,10 +23,13 @@ class TranscriptSender:
     (not a click) while it prepares an answer. Keeps transcripts that could not be sent (no connection yet) and
     sends them when the data channel opens."""
 
-    def __init__(self, peer: LocalPeer, listener: Listener | None = None, half_duplex: bool = False) -> None:
+    def __init__(
+        self, peer: LocalPeer, listener: Listener | None = None, half_duplex: bool = False, echo_tail_s: float = 0.0
+    ) -> None:
         self.peer = peer
         self.listener = listener
         self.half_duplex = half_duplex
+        self.echo_tail_s = echo_tail_s  # half-duplex: still deaf this long after the avatar stops
         self.avatar_speaking = False
         self.avatar_thinking = False
         self.speech_messages_sent = 0
@@ -113,7 +116,7 @@ class TranscriptSender:
             self.avatar_thinking = message.state == "thinking"
             self.turn_state_changed.set()
             if self.listener is not None and self.half_duplex:
-                self.listener.muted = self.avatar_speaking
+                self.listener.set_muted(self.avatar_speaking, self.echo_tail_s)
         elif isinstance(message, Metrics):
             logger.info(
                 "turn %s metrics: %s", message.turn_id, ", ".join(f"{k}={v:.0f}" for k, v in message.values.items())
