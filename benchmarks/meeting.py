@@ -182,11 +182,16 @@ async def naive_chain(meeting: Path, lines: list[dict[str, Any]]) -> dict[str, A
         speaking.temperature,
     )
     audio = read_file(meeting)
+
+    def turn_audio(line: dict[str, Any]) -> np.ndarray:
+        """The line as the detector cuts it: pre-roll before the speech, a short tail after."""
+        begin, end = int((line["start_s"] - PRE_ROLL_S) * ASR_RATE), int((line["end_s"] + 0.1) * ASR_RATE)
+        return audio[max(0, begin) : end]
+
+    await chain.spoken_turn_ms(transcriber, turn_audio(lines[0]))  # warm, as the demo is by its earlier turns
     per_line = []
     for line in (line for line in lines if line["addressed"]):
-        # the turn as the detector cuts it: pre-roll before the speech, a short tail after
-        begin, end = int((line["start_s"] - PRE_ROLL_S) * ASR_RATE), int((line["end_s"] + 0.1) * ASR_RATE)
-        figures = await chain.spoken_turn_ms(transcriber, audio[max(0, begin) : end])
+        figures = await chain.spoken_turn_ms(transcriber, turn_audio(line))
         if figures is not None:
             per_line.append({"line": line["line"], **figures})
     return {
