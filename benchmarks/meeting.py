@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +193,7 @@ async def naive_chain(meeting: Path, lines: list[dict[str, Any]]) -> dict[str, A
     for line in (line for line in lines if line["addressed"]):
         figures = await chain.spoken_turn_ms(transcriber, turn_audio(line))
         if figures is not None:
-            per_line.append({"line": line["line"], **figures})
+            per_line.append({"line": line["line"], **asdict(figures)})
     return {
         "end_of_speech_to_first_audio_ms": summary_ms([float(f["total_ms"]) for f in per_line]),
         "end_silence_ms": END_SILENCE_MS,

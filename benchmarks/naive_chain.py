@@ -21,6 +21,16 @@ SENTENCES_ONLY = ChunkingSettings(first_min_chars=10**9, min_chars=10**9)  # a c
 
 
 @dataclass(frozen=True)
+class SpokenTurn:
+    """The naive chain's figures for one spoken turn (ms)."""
+
+    text: str
+    asr_ms: float
+    reply_ms: float
+    total_ms: float  # end of speech -> first audio: the silence, the ASR and the reply
+
+
+@dataclass(frozen=True)
 class NaiveChain:
     """The models of one run and the prompt settings the product uses."""
 
@@ -58,7 +68,7 @@ class NaiveChain:
             await synthesis.aclose()  # type: ignore[attr-defined]
         return round((loop.time() - start) * 1000, 1)
 
-    async def spoken_turn_ms(self, transcriber: Transcriber, audio: np.ndarray) -> dict[str, float | str] | None:
+    async def spoken_turn_ms(self, transcriber: Transcriber, audio: np.ndarray) -> SpokenTurn | None:
         """End of speech -> first audio for a spoken turn (16 kHz ``audio``): the end-of-turn silence, then ASR,
         then :meth:`reply_ms`. The silence is added, not waited: nothing else runs during it in this chain."""
         loop = asyncio.get_running_loop()
@@ -70,9 +80,4 @@ class NaiveChain:
         reply = await self.reply_ms(result.text, result.language)
         if reply is None:
             return None
-        return {
-            "text": result.text,
-            "asr_ms": round(asr_ms, 1),
-            "reply_ms": reply,
-            "total_ms": round(END_SILENCE_MS + asr_ms + reply, 1),
-        }
+        return SpokenTurn(result.text, round(asr_ms, 1), reply, round(END_SILENCE_MS + asr_ms + reply, 1))
