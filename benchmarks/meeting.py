@@ -166,7 +166,7 @@ async def naive_chain(meeting: Path, lines: list[dict[str, Any]]) -> dict[str, A
     """The addressed lines through the same models one after another in this process (after the demo ended:
     nothing else runs): 320 ms of silence, ASR of the line, the LLM to its first sentence, TTS of that sentence."""
     listening = ListeningSettings.load({})
-    transcriber = FasterWhisperTranscriber(listening.whisper_settings())
+    transcriber = FasterWhisperTranscriber(listening.asr)
     speaking = RemoteSettings.load({})
     llm, tts = build_llm(speaking), build_tts(speaking)
     loop = asyncio.get_running_loop()

@@ -40,6 +40,7 @@ from peer_remote.responder import ReplySettings, Responder
 from peer_remote.settings import RemoteSettings
 from peer_remote.subscriber import SubscriberSession
 from peer_remote.tts.fish import FishReference
+from peer_remote.whip_publisher import WhipPublisher, WhipTarget
 from signaling.client import SignalingClient
 from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLeft, Role
 
@@ -86,6 +87,7 @@ class RemotePeer:
                 self.floor,
             )
         self.sessions: dict[str, SubscriberSession] = {}
+        self.sessions_changed = asyncio.Event()  # set whenever a subscriber session is added or removed
         self.connected = asyncio.Event()
         self.transcripts: list[Transcript] = []
         self.transcript_arrived = asyncio.Event()
@@ -96,6 +98,11 @@ class RemotePeer:
         self.control_changed = asyncio.Event()
         self.preparing = False
         self._held_transcript: Transcript | None = None
+        self.publisher: WhipPublisher | None = None
+        if settings.publish_whip:
+            token = settings.publish_token.get_secret_value() if settings.publish_token else None
+            target = WhipTarget(settings.publish_whip, token, settings.codec)
+            self.publisher = WhipPublisher(target, self.stream, settings.rtc_ice_servers())
         self.profiles = ProfileReceiver(ProfileCache(profile_cache_dir(settings)), self._apply_profile, self.broadcast)
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
@@ -122,6 +129,9 @@ class RemotePeer:
         """Stay joined (reconnecting to signaling with backoff) until ``stop`` is set."""
         await self.prepare()
         self.stream.start()
+        # an SFU behind a WHIP endpoint: one more peer connection, alongside the subscribers, until we stop
+        stop_publishing = asyncio.Event()
+        publishing = asyncio.create_task(self.publisher.run(stop_publishing)) if self.publisher else None
         try:
             while (client := await join_room(self.settings, Role.REMOTE, stop)) is not None:
                 logger.info(
@@ -139,6 +149,9 @@ class RemotePeer:
                     await client.close()
         finally:
             # subscribers keep their media through a signaling outage; they end only with us
+            if publishing is not None:
+                stop_publishing.set()
+                await _stopped(publishing)
             if self.responder is not None:
                 await self.responder.close()
             await self._close_sessions()
@@ -201,6 +214,7 @@ class RemotePeer:
             on_channel_open=self._greet,
         )
         self.sessions[peer_id] = session
+        self.sessions_changed.set()
         try:
             sdp = await session.answer(offer.sdp)
         except (
@@ -224,6 +238,7 @@ class RemotePeer:
             self.floor.speech_stopped()  # a speaker's peer that went away holds no floor
         if self.sessions.get(session.peer_id) is session:
             del self.sessions[session.peer_id]
+            self.sessions_changed.set()
             logger.info("subscriber %s gone; %d left", session.peer_id, len(self.sessions))
 
     async def _on_message(self, session: SubscriberSession, message: DataMessage) -> None:
@@ -359,3 +374,12 @@ class RemotePeer:
     async def _close_sessions(self) -> None:
         for session in list(self.sessions.values()):
             await session.close()
+
+
+async def _stopped(task: asyncio.Task[None], timeout_s: float = 10.0) -> None:
+    """Wait for a task told to stop; cancel it past ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await task
+    except TimeoutError:
+        logger.warning("%s did not stop within %.0f s; cancelled", task.get_name(), timeout_s)

@@ -7,15 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from avatar.options import (
-    PEER_FIELDS,
-    SPEAKING_FIELDS,
-    add_peer_arguments,
-    add_speaking_arguments,
-    fields_of,
-    load_settings,
-    token_problem,
-)
+from avatar.options import add_settings_flags, load_settings, token_problem
 from media.settings import parse_size
 from peer_remote.face.base import FaceError
 from peer_remote.llm.base import LlmError
@@ -31,32 +23,22 @@ def register(subparsers: Any) -> None:
         help="run the avatar peer (streams audio+video to the local peer and viewers)",
         description="Join a room as the remote (avatar) peer and answer every subscriber with one shared stream.",
     )
-    add_peer_arguments(parser)
-    parser.add_argument(
-        "--source",
-        choices=["avatar", "test-pattern"],
-        help="what to stream: the avatar (default) or a measurable test pattern",
-    )
-    parser.add_argument("--size", help="video size WIDTHxHEIGHT (default 512x512)")
-    parser.add_argument("--fps", type=int, help="video frame rate; must divide 48000 (default 25)")
-    parser.add_argument("--codec", choices=["VP8", "H264"], help="video codec (default VP8)")
-    parser.add_argument("--x264-preset", help="x264 preset when the codec is H264 (default veryfast)")
-    parser.add_argument(
-        "--lookahead", type=float, dest="lookahead_s", help="seconds rendered ahead of the clock (default 0.2)"
-    )
-    add_speaking_arguments(parser)
+    size = parser.add_argument("--size", help="video size WIDTHxHEIGHT (sets width and height)")
+    width, height = (RemoteSettings.model_fields[side].default for side in ("width", "height"))
+    size.shown_default = f"{width}x{height}"  # type: ignore[attr-defined]  # read by avatar.help_format
+    add_settings_flags(parser, RemoteSettings, exclude=("width", "height", "bench_stamp"))
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    fields = fields_of(args, (*PEER_FIELDS, *SPEAKING_FIELDS, "source", "fps", "codec", "x264_preset", "lookahead_s"))
+    size: dict[str, int] = {}
     if args.size:
         try:
-            fields["width"], fields["height"] = parse_size(args.size)
+            size["width"], size["height"] = parse_size(args.size)
         except ValueError as exc:
             print(f"avatar remote: {exc}", file=sys.stderr)
             return 2
-    settings = load_settings(RemoteSettings, args, "remote", fields)
+    settings = load_settings(RemoteSettings, args, "remote", size)
     if settings is None:
         return 2
     if token_problem(settings, "remote"):

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from media.package_data import package_file
 from peer_remote.tts.base import TtsError
+from signaling.settings import SettingsGroup
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +25,17 @@ def bundled_voice() -> Path:
         raise TtsError(f"Piper voice: {exc}") from exc
 
 
+class PiperSettings(SettingsGroup):
+    """The Piper voice (``--tts piper``)."""
+
+    key_prefix = "piper_"
+
+    voice: Path | None = Field(
+        default=None,
+        description="piper: an .onnx voice with its .onnx.json beside it (unset: the bundled en_US-joe-medium)",
+    )
+
+
 class PiperSynthesizer:
     """Synthesizes one sentence at a time in a worker thread."""
 
@@ -32,6 +45,10 @@ class PiperSynthesizer:
         self.name = f"piper:{(voice_path or Path('en_US-joe-medium.onnx')).stem}"
         self.sample_rate = 22_050
         self._voice: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: PiperSettings) -> PiperSynthesizer:
+        return cls(settings.voice)
 
     async def load(self) -> None:
         if self._voice is None:
