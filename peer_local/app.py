@@ -70,7 +70,12 @@ class LocalApp:
         self.peer = LocalPeer(settings, [self.switch] if probe is None else [self.switch, probe])
         if probe is not None:
             self.peer.message_received.connect(probe.on_message)
-        self.sender = TranscriptSender(self.peer, settings.half_duplex, answering=self._answering)
+        self.sender = TranscriptSender(
+            self.peer,
+            settings.half_duplex,
+            answering=self._answering,
+            echo_tail_s=settings.half_duplex_tail_ms / 1000,
+        )
         self.listener = build_listener(settings, explicit_input)
         if self.listener is not None:
             self.sender.attach(self.listener)

@@ -107,6 +107,8 @@ class Listener:
         self.verdicts: list[tuple[float, float]] = []  # (time, completion probability) per judged pause
         self.vad = vad or SileroVad()
         self.muted = False  # half-duplex: while True, input is ignored
+        self._muted_until_s = float("-inf")  # ... and until then (the avatar's echo still arriving)
+        self._position_s = 0.0  # source time of the last block heard
         self.turns: list[HeardTurn] = []
         self.discarded = 0
         self._ids = itertools.count(1)
@@ -123,6 +125,13 @@ class Listener:
     def now_s(self) -> float:
         """The listener's clock: seconds since the source's time 0 (wall-clock paced for live inputs)."""
         return time.monotonic() - (self._origin if self._origin is not None else time.monotonic())
+
+    def set_muted(self, muted: bool, tail_s: float = 0.0) -> None:
+        """Half-duplex: ignore the input while the avatar speaks and for ``tail_s`` after it stops (its voice
+        coming back through a meeting arrives late)."""
+        if not muted and self.muted:
+            self._muted_until_s = self._position_s + tail_s  # on the source's clock, as the blocks are
+        self.muted = muted
 
     async def run(self) -> list[HeardTurn]:
         """Listen until the source ends; returns every transcribed turn."""
@@ -159,7 +168,8 @@ class Listener:
         return self.turns
 
     async def _step(self, block: np.ndarray, t_s: float) -> None:
-        if self.muted:
+        self._position_s = t_s
+        if self.muted or t_s < self._muted_until_s:
             if self.detector.in_speech:
                 self.detector.flush(t_s)  # discard what was being said into the avatar's own voice
                 self.speech_stopped.emit(t_s)

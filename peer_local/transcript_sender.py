@@ -30,11 +30,13 @@ class TranscriptSender:
         peer: LocalPeer,
         half_duplex: bool = False,
         answering: Callable[[], bool] = lambda: True,
+        echo_tail_s: float = 0.0,
     ) -> None:
         self.peer = peer
         self.listener: Listener | None = None
         self.half_duplex = half_duplex
         self.answering = answering
+        self.echo_tail_s = echo_tail_s  # half-duplex: still deaf this long after the avatar stops
         self.avatar_speaking = False
         self.avatar_thinking = False
         self.speech_messages_sent = 0
@@ -119,7 +121,7 @@ class TranscriptSender:
             self.avatar_thinking = message.state == "thinking"
             self.turn_state_changed.set()
             if self.listener is not None and self.half_duplex:
-                self.listener.muted = self.avatar_speaking
+                self.listener.set_muted(self.avatar_speaking, self.echo_tail_s)
         elif isinstance(message, Metrics):
             logger.info(
                 "turn %s metrics: %s", message.turn_id, ", ".join(f"{k}={v:.0f}" for k, v in message.values.items())

@@ -32,7 +32,11 @@ COMMANDS: list[tuple[str, type[AvatarSettings], frozenset[str]]] = [
     ("chat", SpeakingSettings, frozenset()),
     ("smoke", SpeakingSettings, frozenset()),
     ("bench turn", SpeakingSettings, frozenset()),
-    ("transcribe", ListeningSettings, frozenset({"input", "half_duplex"})),  # it reads a FILE, never the mic
+    (
+        "transcribe",
+        ListeningSettings,
+        frozenset({"input", "half_duplex", "half_duplex_tail_ms"}),
+    ),  # it reads a FILE, never the mic
 ]
 
 
