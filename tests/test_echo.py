@@ -135,7 +135,7 @@ async def echoing_meeting(
     settings = LocalSettings.load({**fields, "input": "none", "answer": "always"})
     local = LocalPeer(settings, [loopback])
     sender = TranscriptSender(local, half_duplex=half_duplex, echo_tail_s=settings.half_duplex_tail_ms / 1000)
-    listener = Listener(loopback, transcriber, on_turn=lambda t: None)
+    listener = Listener(loopback, transcriber)
     sender.attach(listener)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[Any]] = [asyncio.create_task(remote.run(stop)), asyncio.create_task(local.run(stop))]
