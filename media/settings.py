@@ -7,7 +7,7 @@ from typing import Any
 from aiortc import RTCIceServer
 from pydantic import Field, SecretStr, field_validator
 
-from media.ice import ice_server_from_dict, parse_ice_server
+from media.rtc.ice import ice_server_from_dict, parse_ice_server
 from signaling.settings import AvatarSettings
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from media.clock import MediaClock
-from media.codecs import set_x264_preset
-from media.ice import pin_host_addresses
 from media.producer import AVProducer
 from media.profile.persona import load_persona
 from media.protocol import (
@@ -26,8 +25,10 @@ from media.protocol import (
     Transcript,
     Turn,
 )
-from media.rendezvous import join_room
-from media.stamping import StampingProducer
+from media.rtc import patches
+from media.rtc.codecs import set_x264_preset
+from media.rtc.ice import pin_host_addresses
+from media.rtc.rendezvous import join_room
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer
 from peer_remote.answer_policy import AnswerDecider, names_for
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 LOCAL_ONLY = (Interrupt, Speech, AnswerNow, Control, ProfileOffer, ProfileChunk)
 
 
+ProducerWrapper = Callable[[AVProducer, MediaClock], AVProducer]  # wraps what is streamed (benchmarks stamp frames)
+
+
 def build_producer(settings: RemoteSettings, clock: MediaClock) -> AVProducer:
     if settings.source == "test-pattern":
         return TestPatternProducer(clock, settings.width, settings.height)
@@ -59,11 +63,13 @@ def build_producer(settings: RemoteSettings, clock: MediaClock) -> AVProducer:
 class RemotePeer:
     """Serves the avatar stream to subscribers in one room until stopped."""
 
-    def __init__(self, settings: RemoteSettings, producer: AVProducer | None = None) -> None:
+    def __init__(
+        self, settings: RemoteSettings, producer: AVProducer | None = None, wrap_producer: ProducerWrapper | None = None
+    ) -> None:
         self.settings = settings
         self.clock = MediaClock()
         self.producer = producer or build_producer(settings, self.clock)
-        streamed: AVProducer = StampingProducer(self.producer, self.clock) if settings.bench_stamp else self.producer
+        streamed = wrap_producer(self.producer, self.clock) if wrap_producer is not None else self.producer
         self.stream = AVStream(streamed, self.clock, settings.fps, settings.lookahead_s)
         self.responder: Responder | None = None
         self.floor = Floor()
@@ -107,6 +113,7 @@ class RemotePeer:
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
         set_x264_preset(settings.x264_preset)
+        patches.install()
 
     async def prepare(self) -> None:
         """Load models and prepare the face before joining (progress in the log)."""
