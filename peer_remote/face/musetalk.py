@@ -32,6 +32,7 @@ import numpy as np
 
 from media.frames import AUDIO_RATE, FrameSlot
 from media.profile.face_geometry import load_image, prepare_portrait
+from peer_remote.face.base import FaceError
 from peer_remote.face.face_landmarks import load_face_landmarks
 from peer_remote.face.musetalk_crop import (
     Box,
