@@ -127,6 +127,7 @@ class MuseTalkAnimator:
         self.batch_size = batch_size
         self.fps = fps
         self.name = f"musetalk:{device}"
+        self.needs_speech_ahead = True
         self.models: MuseTalkModels | None = None
         self.times = StageTimes()
         self.prepared_from_cache = False
@@ -306,6 +307,20 @@ class MuseTalkAnimator:
         """The run of speech ended (no audio follows soon): compute its last frames' tokens."""
         with self._lock:
             self._compute_tokens(final=True)
+
+    def with_portrait(self, image_path: Path | None) -> MuseTalkAnimator:
+        other = MuseTalkAnimator(
+            self.models_dir,
+            image_path,
+            self.width,
+            self.height,
+            self.device,
+            self.cache_dir,
+            self.batch_size,
+            self.fps,
+        )
+        other.models, other.face_landmarks = self.models, self.face_landmarks  # loaded once, read-only in use
+        return other
 
     def reset_speech(self) -> None:
         with self._lock:
