@@ -36,10 +36,19 @@ def load_settings(
     return None
 
 
-def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags every peer takes: signaling URL, room, token, ICE."""
+def add_peer_arguments(parser: argparse.ArgumentParser, several_rooms: bool = False) -> None:
+    """Flags every peer takes: signaling URL, room, token, ICE. ``several_rooms``: --room is repeatable (``rooms``)."""
     parser.add_argument("--signaling", metavar="URL", help="signaling server base URL (default http://127.0.0.1:8080)")
-    parser.add_argument("--room", help="room to join (default demo)")
+    if several_rooms:
+        parser.add_argument(
+            "--room",
+            action="append",
+            dest="rooms",
+            metavar="ROOM",
+            help="room to join (default demo); repeat it to serve several rooms, each with its own clone",
+        )
+    else:
+        parser.add_argument("--room", help="room to join (default demo)")
     parser.add_argument("--token", help="signaling token (default: AVATAR_TOKEN)")
     parser.add_argument(
         "--ice-server",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiortc import RTCIceServer
@@ -9,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator
 
 from media.ice import ice_server_from_dict, parse_ice_server
 from signaling.settings import AvatarSettings
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -26,7 +29,7 @@ class PeerSettings(AvatarSettings):
     """What every peer needs to meet the other through signaling."""
 
     signaling: str = "http://127.0.0.1:8080"
-    room: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    room: str = Field("demo", pattern=ROOM_NAME.pattern)
     token: SecretStr | None = None
     ice_servers: list[str] = Field(default_factory=list)
     ice_host_addresses: list[str] = Field(default_factory=list)

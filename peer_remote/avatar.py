@@ -50,8 +50,8 @@ Reply = Callable[[DataMessage], None]
 
 @dataclass(frozen=True)
 class CloneBackends:
-    """What clones may share: the LLM, the voice and the face's models. ``face`` is this clone's own animator;
-    :meth:`for_another_clone` gives another room the same models with a face prepared for it alone."""
+    """What clones may share: the LLM, the voice and the face's models. ``face`` is one clone's own animator;
+    :meth:`with_own_face` gives another room the same models with a face prepared for it alone."""
 
     llm: LanguageModel
     tts: Synthesizer
@@ -61,13 +61,7 @@ class CloneBackends:
     def build(cls, settings: RemoteSettings) -> CloneBackends:
         return cls(build_llm(settings), build_tts(settings), build_face(settings, settings.width, settings.height))
 
-    async def load(self) -> None:
-        """Load the models once (before the clones that share them prepare their own faces)."""
-        await asyncio.get_running_loop().run_in_executor(None, self.face.prepare)
-        await self.llm.load()
-        await self.tts.load()
-
-    def for_another_clone(self, face_image: Path | None) -> CloneBackends:
+    def with_own_face(self, face_image: Path | None) -> CloneBackends:
         return CloneBackends(self.llm, self.tts, self.face.with_portrait(face_image))
 
 

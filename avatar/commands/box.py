@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 BOX_FIELDS = (
     "host",
     "port",
-    "room",
     "token",
     "models_dir",
     "fetch_models",
@@ -53,7 +52,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", help="signaling bind address (default 0.0.0.0; needs AVATAR_TOKEN)")
     parser.add_argument("--port", type=int, help="signaling port (default 8765)")
-    parser.add_argument("--room", help="room the avatar joins (default demo)")
+    parser.add_argument(
+        "--room",
+        action="append",
+        dest="rooms",
+        metavar="ROOM",
+        help="room the avatar joins (default demo); repeat it for one clone per room, sharing the models",
+    )
     parser.add_argument("--token", help="signaling token (default: AVATAR_TOKEN; required)")
     parser.add_argument("--models-dir", type=Path, help="models volume (default /models)")
     parser.add_argument(
@@ -101,7 +106,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(BoxSettings, args, "box", fields_of(args, BOX_FIELDS))
+    fields = fields_of(args, BOX_FIELDS)
+    if args.rooms:
+        fields["room"], fields["rooms"] = args.rooms[0], args.rooms
+    settings = load_settings(BoxSettings, args, "box", fields)
     if settings is None:
         return 2
     from peer_remote.box.runner import Box

@@ -16,7 +16,7 @@ from avatar.options import (
     load_settings,
     token_problem,
 )
-from media.settings import parse_size
+from media.settings import ROOM_NAME, parse_size
 from peer_remote.face.base import FaceError
 from peer_remote.llm.base import LlmError
 from peer_remote.settings import RemoteSettings
@@ -29,9 +29,12 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "remote",
         help="run the avatar peer (streams audio+video to the local peer and viewers)",
-        description="Join a room as the remote (avatar) peer and answer every subscriber with one shared stream.",
+        description="Join a room as the remote (avatar) peer and answer every subscriber with one shared stream. "
+        "With several --room flags, each room gets its own clone (persona, voice, face, conversation, take-over "
+        "state) and all of them share the LLM, the TTS and the face models; the token must admit every room "
+        "(the signaling's shared token, as `avatar box` passes it).",
     )
-    add_peer_arguments(parser)
+    add_peer_arguments(parser, several_rooms=True)
     parser.add_argument(
         "--source",
         choices=["avatar", "test-pattern"],
@@ -50,6 +53,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     fields = fields_of(args, (*PEER_FIELDS, *SPEAKING_FIELDS, "source", "fps", "codec", "x264_preset", "lookahead_s"))
+    rooms: list[str] = args.rooms or []
+    fields["room"] = rooms[0] if rooms else None
     if args.size:
         try:
             fields["width"], fields["height"] = parse_size(args.size)
@@ -61,17 +66,33 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if token_problem(settings, "remote"):
         return 2
+    if problem := rooms_problem(rooms):
+        print(f"avatar remote: {problem}", file=sys.stderr)
+        return 2
     try:
-        asyncio.run(_main(settings))
+        asyncio.run(_main(settings, rooms))
     except (SignalingAuthError, LlmError, TtsError, FaceError) as exc:
         print(f"avatar remote: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-async def _main(settings: RemoteSettings) -> None:
-    from peer_remote.service import RemotePeer
+def rooms_problem(rooms: list[str]) -> str | None:
+    """Why these rooms cannot be served together (each name is checked as --room checks one), or None."""
+    if len(set(rooms)) != len(rooms):
+        return f"a room is named twice: {' '.join(rooms)}"
+    bad = [room for room in rooms if not ROOM_NAME.match(room)]
+    return f"invalid room name(s): {' '.join(bad)}" if bad else None
 
+
+async def _main(settings: RemoteSettings, rooms: list[str]) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
+    if len(rooms) > 1:
+        from peer_remote.rooms import RoomHost
+
+        await RoomHost(settings, rooms).run(stop)
+        return
+    from peer_remote.service import RemotePeer
+
     await RemotePeer(settings).run(stop)

@@ -23,6 +23,7 @@ class BoxSettings(SignalingSettings):
     host: str = "0.0.0.0"
     port: int = Field(8765, ge=0, le=65535)
     room: str = "demo"
+    rooms: list[str] = Field(default_factory=list)  # several clones, one per room (default: just ``room``)
     models_dir: Path = Path("/models")
     fetch_models: bool = True  # fetch MuseTalk's files into models_dir at first start
     # vLLM (OpenAI-compatible server)
@@ -62,3 +63,7 @@ class BoxSettings(SignalingSettings):
     restart_backoff_s: float = Field(3.0, ge=0)
     state_dir: Path = Path("/tmp/avatar-box")
     turn_secret: SecretStr | None = None
+
+    def room_names(self) -> list[str]:
+        """The rooms the box's avatar serves, each with its own clone."""
+        return list(self.rooms) or [self.room]
