@@ -37,20 +37,48 @@ DEMO_ROOM = "demo"
 class DemoSettings(InChargeSettings):
     """Settings of ``avatar demo``."""
 
-    answer: AnswerPolicy = "always"  # the demo answers everything said to it
-    port: int = Field(8080, ge=0, le=65535)
-    input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
-    turn_detector: Literal["silence", "smart-turn"] = "silence"
-    smart_turn_model: Path | None = None
-    face_image: Path | None = None
-    persona: str | None = None
-    record: Path | None = None
-    camera: str = "virtual"
-    mic_out: str | None = None
-    metrics_json: Path | None = None
+    answer: AnswerPolicy = Field(
+        "always",
+        description="when the clone answers: always (the demo answers everything said to it), addressed (its name, "
+        "a follow-up to its answer, or [a]/answer-this) or never (listen only)",
+    )
+    port: int = Field(8080, ge=0, le=65535, description="signaling/preview port on 127.0.0.1 (0 picks a free one)")
+    input: str = Field("mic", description="what the clone listens to: mic, mic:NAME|INDEX, loopback, a FILE, or none")
+    turn_detector: Literal["silence", "smart-turn"] = Field(
+        "silence", description="what ends a turn: silence or smart-turn (Smart Turn v3 judges each pause)"
+    )
+    smart_turn_model: Path | None = Field(
+        None, description="the Smart Turn v3 ONNX file", json_schema_extra={"metavar": "ONNX"}
+    )
+    face_image: Path | None = Field(None, description="photo of the person (unset: the bundled astronaut portrait)")
+    persona: str | None = Field(None, description="system prompt: who the person is and how they speak")
+    record: Path | None = Field(
+        None, description="record what the local peer receives", json_schema_extra={"metavar": "OUT.mp4"}
+    )
+    camera: Literal["virtual", "none"] = Field(
+        "virtual", description="feed a virtual webcam (skipped with a hint if none is installed) or not"
+    )
+    mic_out: str | None = Field(
+        None,
+        description="virtual microphone device or none (unset: VB-Cable on Windows, the avatar_mic null sink on Linux)",
+    )
+    metrics_json: Path | None = Field(
+        None,
+        description="write per-turn metrics and end-of-speech -> first-audio figures here on exit",
+        json_schema_extra={"metavar": "PATH"},
+    )
     bench_stamp: bool = False  # benchmarks: stamp frames so the local peer can time the answer's video
-    duration_s: float | None = Field(None, gt=0)
-    open_browser: bool = True
+    duration_s: float | None = Field(
+        None,
+        gt=0,
+        description="stop after S seconds of media",
+        json_schema_extra={"flag": "--duration", "metavar": "S"},
+    )
+    open_browser: bool = Field(
+        True,
+        description="open the preview page in a browser (--no-browser: do not)",
+        json_schema_extra={"flag": "--no-browser"},
+    )
 
 
 class Demo:

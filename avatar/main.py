@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
+from avatar.help_format import AvatarArgumentParser
+
 
 @dataclass(frozen=True)
 class Subcommand:
@@ -113,7 +115,7 @@ def load_subcommand(name: str) -> ModuleType:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser with the chosen subcommand's full flags; every other subcommand is listed by its help alone."""
-    parser = argparse.ArgumentParser(
+    parser = AvatarArgumentParser(
         prog="avatar",
         description="avatar: a real-time digital clone for video calls. "
         "Settings come from flags, then AVATAR_* environment variables, then --config FILE.",
@@ -122,7 +124,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log verbosity (default INFO)",
+        help="log verbosity",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = chosen_subcommand(argv)

@@ -28,12 +28,23 @@ def parse_size(text: str) -> tuple[int, int]:
 class PeerSettings(AvatarSettings):
     """What every peer needs to meet the other through signaling."""
 
-    signaling: str = "http://127.0.0.1:8080"
-    room: str = Field("demo", pattern=ROOM_NAME.pattern)
-    token: SecretStr | None = None
-    ice_servers: list[str] = Field(default_factory=list)
-    ice_host_addresses: list[str] = Field(default_factory=list)
-    connect_timeout_s: float = Field(15.0, gt=0)
+    signaling: str = Field(
+        "http://127.0.0.1:8080", description="signaling server base URL", json_schema_extra={"metavar": "URL"}
+    )
+    room: str = Field("demo", pattern=ROOM_NAME.pattern, description="room to join")
+    token: SecretStr | None = Field(None, description="signaling token (or AVATAR_TOKEN)")
+    ice_servers: list[str] = Field(
+        default_factory=list,
+        description="STUN/TURN server, repeatable: stun:HOST:PORT or turn://USER:PASS@HOST:PORT?transport=udp",
+        json_schema_extra={"flag": "--ice-server", "metavar": "URL"},
+    )
+    ice_host_addresses: list[str] = Field(
+        default_factory=list,
+        description="gather ICE host candidates only on this address, repeatable (e.g. 127.0.0.1 for "
+        "same-machine runs)",
+        json_schema_extra={"flag": "--ice-host", "metavar": "ADDR"},
+    )
+    connect_timeout_s: float = Field(15.0, gt=0, description="seconds the signaling connection may take")
 
     @field_validator("ice_servers")
     @classmethod

@@ -38,7 +38,7 @@ def build_listener(settings: LocalSettings, explicit_input: bool) -> Listener | 
             raise
         logger.warning("not listening: %s. Pass --input FILE or --input none to silence this.", exc)
         return None
-    transcriber = FasterWhisperTranscriber(settings.whisper_settings())
+    transcriber = FasterWhisperTranscriber(settings.asr)
     turn_model = None
     if settings.turn_detector == "smart-turn":
         from peer_local.smart_turn import SmartTurnModel

@@ -18,22 +18,35 @@ from signaling.settings import AvatarSettings
 class ListeningSettings(AvatarSettings):
     """How the local peer hears: input, turn detection, ASR."""
 
-    input: str = "mic"  # mic | mic:NAME|INDEX | loopback | FILE | none
-    vad_threshold: float = Field(0.5, gt=0, lt=1)
-    min_speech_ms: int = Field(250, ge=0)
-    end_silence_ms: int = Field(320, ge=100, le=5000)
-    turn_detector: Literal["silence", "smart-turn"] = "silence"  # smart-turn: Smart Turn v3 judges each pause
-    smart_turn_model: Path | None = None  # default: the ONNX file inside an installed pipecat-ai
-    smart_turn_pause_ms: int = Field(200, ge=64, le=2000)  # silence after which Smart Turn judges the turn
-    smart_turn_max_wait_ms: int = Field(2000, ge=200, le=10000)  # an "incomplete" turn still ends after this
-    pre_roll_ms: int = Field(200, ge=0, le=2000)
-    early_asr_ms: int = Field(100, ge=0, le=2000)  # silence after which ASR starts during the end-of-turn wait; 0: off
-    asr_model: str = "tiny.en"
-    asr_device: str = "cpu"
-    asr_compute_type: str = "int8"
-    asr_beam_size: int = Field(5, ge=1, le=10)
-    language: str | None = "en"  # "auto" or None to detect
-    half_duplex: bool = False
+    input: str = Field(
+        "mic", description="what to listen to: mic, mic:NAME|INDEX, loopback, an audio/video FILE, or none"
+    )
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="speech probability that starts speech")
+    min_speech_ms: int = Field(250, ge=0, description="shortest speech that counts as a turn")
+    end_silence_ms: int = Field(320, ge=100, le=5000, description="silence that ends a turn")
+    turn_detector: Literal["silence", "smart-turn"] = Field(
+        "silence",
+        description="what ends a turn: silence (--end-silence-ms) or smart-turn (Smart Turn v3 judges each pause: "
+        "complete ends the turn, a pause mid-sentence waits up to --smart-turn-max-wait-ms)",
+    )
+    smart_turn_model: Path | None = Field(
+        None,
+        description="smart-turn-v3.2-cpu.onnx (unset: the one inside an installed pipecat-ai)",
+        json_schema_extra={"metavar": "ONNX"},
+    )
+    smart_turn_pause_ms: int = Field(200, ge=64, le=2000, description="silence after which Smart Turn judges the turn")
+    smart_turn_max_wait_ms: int = Field(
+        2000, ge=200, le=10000, description="an incomplete turn (as Smart Turn judges it) still ends after this"
+    )
+    pre_roll_ms: int = Field(200, ge=0, le=2000, description="audio kept from before speech is detected")
+    early_asr_ms: int = Field(
+        100,
+        ge=0,
+        le=2000,
+        description="silence after which the turn so far is transcribed during the end-of-turn wait (0: off)",
+    )
+    asr: WhisperSettings = WhisperSettings()
+    half_duplex: bool = Field(False, description="ignore the input while the avatar speaks (echo guard)")
 
     def turn_settings(self) -> TurnSettings:
         return TurnSettings(
@@ -47,45 +60,67 @@ class ListeningSettings(AvatarSettings):
             early_asr_s=self.early_asr_ms / 1000 if self.early_asr_ms else None,
         )
 
-    def whisper_settings(self) -> WhisperSettings:
-        language = None if self.language in (None, "", "auto") else self.language
-        return WhisperSettings(
-            model=self.asr_model,
-            device=self.asr_device,
-            compute_type=self.asr_compute_type,
-            beam_size=self.asr_beam_size,
-            language=language,
-        )
-
 
 class InChargeSettings(AvatarSettings):
     """How the person stays in charge: their profile, live control, the session log (``avatar local`` and
     ``avatar demo``)."""
 
-    profile: str | None = None  # the person's profile (name or folder) synced to the avatar
+    profile: str | None = Field(None, description="the person's profile (name or folder) to sync to the avatar")
     control_port: int = Field(
-        DEFAULT_CONTROL_PORT, ge=0, le=65535
-    )  # 127.0.0.1 control endpoint for hotkey tools; 0: off
-    webcam: int | None = None  # the real webcam shown on take-over (OpenCV index)
-    person_mic: str | None = None  # the real microphone heard on take-over: index or part of a name; None: default
-    session_log: str | None = None  # JSONL path; default under the user data dir; "none": off
-    answer: AnswerPolicy = "addressed"  # when the clone answers: always | addressed (its name, follow-ups) | never
+        DEFAULT_CONTROL_PORT,
+        ge=0,
+        le=65535,
+        description="127.0.0.1 port of the control endpoint for hotkey tools (0: off). Every request needs "
+        "'Authorization: Bearer SECRET', SECRET being this run's secret from the file named at start (readable by "
+        "you only; `avatar control ACTION` sends it for you)",
+    )
+    webcam: int | None = Field(None, description="real webcam index put on the virtual camera on take-over")
+    person_mic: str | None = Field(
+        None,
+        description="your real microphone, put on the virtual microphone on take-over (unset: the default input)",
+        json_schema_extra={"metavar": "NAME|INDEX"},
+    )
+    session_log: str | None = Field(
+        None, description="session log (JSONL) path, or none (unset: under the user data dir)"
+    )
+    answer: AnswerPolicy = Field(
+        "addressed",
+        description="when the clone answers: always, addressed (its name, a follow-up to its answer, or "
+        "[a]/answer-this) or never (listen only)",
+    )
 
 
 class LocalSettings(PeerSettings, ListeningSettings, InChargeSettings):
     """The laptop side: what it hears, and what it does with the avatar's audio and video."""
 
-    record: Path | None = None
-    camera: str = "virtual"  # virtual | none
-    camera_device: str | None = None
-    camera_width: int = Field(1280, ge=160, le=3840)
-    camera_height: int = Field(720, ge=120, le=2160)
-    camera_fps: int = Field(25, ge=5, le=60)
-    mirror: bool = False
-    mic_out: str | None = None  # a device name, "none", or None for the platform default (VB-Cable / avatar_mic)
-    codec: Literal["VP8", "H264"] | None = None
-    answer_timeout_s: float = Field(10.0, gt=0)
-    # no frame of either kind for this long ends the session (a frozen or vanished avatar without a goodbye)
-    media_timeout_s: float = Field(3.0, gt=0)
-    reconnect_min_s: float = Field(0.25, gt=0)
-    reconnect_max_s: float = Field(5.0, gt=0)
+    record: Path | None = Field(
+        None, description="record the received stream to an MP4 file", json_schema_extra={"metavar": "OUT.mp4"}
+    )
+    camera: Literal["virtual", "none"] = Field(
+        "virtual", description="feed a virtual webcam (skipped with a hint if none is installed) or not"
+    )
+    camera_device: str | None = Field(
+        None, description="virtual camera device (e.g. /dev/video10; unset: the backend's own)"
+    )
+    camera_width: int = Field(
+        1280, ge=160, le=3840, description="virtual camera width (the square avatar sits on a background)"
+    )
+    camera_height: int = Field(720, ge=120, le=2160, description="virtual camera height")
+    camera_fps: int = Field(25, ge=5, le=60, description="virtual camera frame rate")
+    mirror: bool = Field(False, description="mirror the virtual camera image")
+    mic_out: str | None = Field(
+        None,
+        description="virtual microphone output device, or none (unset: 'CABLE Input (VB-Audio Virtual Cable)' on "
+        "Windows, the avatar_mic null sink on Linux)",
+    )
+    codec: Literal["VP8", "H264"] | None = Field(
+        None, description="ask for this video codec (unset: the remote's choice)"
+    )
+    answer_timeout_s: float = Field(10.0, gt=0, description="seconds the avatar may take to answer an offer")
+    media_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="seconds without a frame of either kind that end the session (a frozen or vanished avatar)",
+    )
+    reconnect_min_s: float = Field(0.25, gt=0, description="first wait before reconnecting")
+    reconnect_max_s: float = Field(5.0, gt=0, description="longest wait between reconnection attempts")

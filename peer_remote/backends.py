@@ -18,11 +18,10 @@ def build_llm(settings: SpeakingSettings) -> LanguageModel:
     if settings.llm == "openai":
         from peer_remote.llm.openai_compat import OpenAIChatModel
 
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        return OpenAIChatModel(settings.llm_url, settings.llm_model, key)
+        return OpenAIChatModel.from_settings(settings.openai)
     from peer_remote.llm.embedded import LlamaCppModel
 
-    return LlamaCppModel(settings.llm_gguf)
+    return LlamaCppModel.from_settings(settings.embedded)
 
 
 def build_persona(settings: SpeakingSettings, model_name: str) -> PersonaPrompt:
@@ -47,19 +46,14 @@ def persona_names(text: str, given: list[str]) -> tuple[str, ...]:
 
 def build_tts(settings: SpeakingSettings) -> Synthesizer:
     if settings.tts == "fish":
-        from peer_remote.tts.fish import FishReference, FishSpeechSynthesizer
+        from peer_remote.tts.fish import FishSpeechSynthesizer
 
-        reference = None
-        if settings.voice_reference is not None:
-            text_path = settings.voice_reference.with_suffix(".txt")
-            reference = FishReference.from_files(settings.voice_reference, text_path, settings.voice_reference_text)
-        key = settings.fish_api_key.get_secret_value() if settings.fish_api_key else None
-        return FishSpeechSynthesizer(settings.fish_url, reference, key)
-    if settings.voice_reference is not None:
+        return FishSpeechSynthesizer.from_settings(settings.fish)
+    if settings.fish.reference is not None:
         raise TtsError("a reference voice needs --tts fish (Piper speaks only its own voice)")
     from peer_remote.tts.piper_voice import PiperSynthesizer
 
-    return PiperSynthesizer(settings.piper_voice)
+    return PiperSynthesizer.from_settings(settings.piper)
 
 
 def profile_cache_dir(settings: SpeakingSettings) -> Path:
@@ -75,8 +69,8 @@ def build_face(settings: SpeakingSettings, width: int, height: int) -> FaceAnima
     if settings.face == "musetalk":
         from peer_remote.face.musetalk import MuseTalkAnimator
 
-        return MuseTalkAnimator(
-            settings.musetalk_models, settings.face_image, width, height, settings.face_device, face_cache_dir(settings)
+        return MuseTalkAnimator.from_settings(
+            settings.musetalk, settings.face_image, width, height, face_cache_dir(settings)
         )
     from peer_remote.face.portrait import PortraitAnimator
 

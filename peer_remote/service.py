@@ -24,6 +24,7 @@ from media.rendezvous import join_room
 from peer_remote.avatar import Avatar, CloneBackends
 from peer_remote.settings import RemoteSettings
 from peer_remote.subscriber import SubscriberSession
+from peer_remote.whip_publisher import WhipPublisher, WhipTarget
 from signaling.client import SignalingClient
 from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLeft, Role
 
@@ -44,8 +45,14 @@ class RemotePeer:
         self.avatar.said.connect(self.broadcast)
         self.stream = self.avatar.stream
         self.sessions: dict[str, SubscriberSession] = {}
+        self.sessions_changed = asyncio.Event()  # set whenever a subscriber session is added or removed
         self.connected = asyncio.Event()
         self._roles: dict[str, Role] = {}
+        self.publisher: WhipPublisher | None = None
+        if settings.publish_whip:
+            token = settings.publish_token.get_secret_value() if settings.publish_token else None
+            target = WhipTarget(settings.publish_whip, token, settings.codec)
+            self.publisher = WhipPublisher(target, self.stream, settings.rtc_ice_servers())
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
         set_x264_preset(settings.x264_preset)
@@ -59,6 +66,9 @@ class RemotePeer:
         """Stay joined (reconnecting to signaling with backoff) until ``stop`` is set."""
         await self.avatar.prepare()
         self.stream.start()
+        # an SFU behind a WHIP endpoint: one more peer connection, alongside the subscribers, until we stop
+        stop_publishing = asyncio.Event()
+        publishing = asyncio.create_task(self.publisher.run(stop_publishing)) if self.publisher else None
         try:
             while (client := await join_room(self.settings, Role.REMOTE, stop)) is not None:
                 logger.info(
@@ -76,6 +86,9 @@ class RemotePeer:
                     await client.close()
         finally:
             # subscribers keep their media through a signaling outage; they end only with us
+            if publishing is not None:
+                stop_publishing.set()
+                await _stopped(publishing)
             await self.avatar.close()
             await self._close_sessions()
             await self.stream.stop()
@@ -137,6 +150,7 @@ class RemotePeer:
             on_channel_open=self._greet,
         )
         self.sessions[peer_id] = session
+        self.sessions_changed.set()
         try:
             sdp = await session.answer(offer.sdp)
         except (
@@ -159,6 +173,7 @@ class RemotePeer:
         self.avatar.subscriber_left()
         if self.sessions.get(session.peer_id) is session:
             del self.sessions[session.peer_id]
+            self.sessions_changed.set()
             logger.info("subscriber %s gone; %d left", session.peer_id, len(self.sessions))
 
     async def _on_message(self, session: SubscriberSession, message: DataMessage) -> None:
@@ -180,3 +195,12 @@ class RemotePeer:
     async def _close_sessions(self) -> None:
         for session in list(self.sessions.values()):
             await session.close()
+
+
+async def _stopped(task: asyncio.Task[None], timeout_s: float = 10.0) -> None:
+    """Wait for a task told to stop; cancel it past ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await task
+    except TimeoutError:
+        logger.warning("%s did not stop within %.0f s; cancelled", task.get_name(), timeout_s)

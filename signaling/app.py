@@ -1,8 +1,9 @@
-"""The aiohttp application: health, metrics, the preview page, and the ``/ws`` relay."""
+"""The aiohttp application: health, metrics, the preview page, the ``/ws`` relay and the WHEP front."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -35,6 +36,7 @@ from signaling.rooms import Peer, RoomRegistry, TokenBucket
 from signaling.settings import SignalingSettings
 from signaling.tokens import TokenError
 from signaling.turn import advertised_ice_servers
+from signaling.whep import WhepEndpoints
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ class SignalingServer:
         self._sockets: set[web.WebSocketResponse] = set()
         self._shutting_down = False
         self.membership_changed = asyncio.Event()
+        self.whep = WhepEndpoints(self)
         # the GPU box reports its sidecars here: name -> {"state": "running" | "starting" | ..., ...}
         self.components: Callable[[], dict[str, dict[str, Any]]] | None = None
 
@@ -108,6 +111,24 @@ class SignalingServer:
         static = self.settings.static_dir or STATIC_DIR
         return web.FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
 
+    # -- connections ------------------------------------------------------------------------------------
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def address_full(self, address: str) -> bool:
+        """Whether ``address`` holds its maximum of connections (WebSockets and WHEP sessions together)."""
+        return self._per_address[address] >= self.settings.max_connections_per_address
+
+    def hold_address(self, address: str) -> None:
+        self._per_address[address] += 1
+
+    def release_address(self, address: str) -> None:
+        self._per_address[address] -= 1
+        if self._per_address[address] <= 0:
+            del self._per_address[address]
+
     # -- WebSocket --------------------------------------------------------------------------------------
 
     def _refuse_auth(self, address: str, reason: str) -> web.Response:
@@ -138,7 +159,7 @@ class SignalingServer:
         refusal = self.auth.scope_refusal(claims, room_name, role.value)
         if refusal is not None:
             return self._refuse_auth(address, refusal)
-        if self._per_address[address] >= self.settings.max_connections_per_address:
+        if self.address_full(address):
             return self._refuse(429, f"too many connections from {address}")
         if request.headers.get("Upgrade", "").lower() != "websocket":
             # token and room are fine; browsers check this with a plain GET (they cannot read a failed upgrade)
@@ -149,16 +170,14 @@ class SignalingServer:
             max_msg_size=self.settings.max_frame_bytes,
         )
         await socket.prepare(request)
-        self._per_address[address] += 1
+        self.hold_address(address)
         self._sockets.add(socket)
         self.metrics.connections_total += 1
         try:
             await self._serve_socket(socket, room_name, role, address)
         finally:
             self._sockets.discard(socket)
-            self._per_address[address] -= 1
-            if self._per_address[address] <= 0:
-                del self._per_address[address]
+            self.release_address(address)
         return socket
 
     async def _serve_socket(self, socket: web.WebSocketResponse, room_name: str, role: Role, address: str) -> None:
@@ -167,7 +186,7 @@ class SignalingServer:
                 room_name,
                 role,
                 address,
-                socket,
+                functools.partial(self._send, socket),
                 TokenBucket(self.settings.messages_per_second, self.settings.message_burst),
             )
         except MessageError as exc:
@@ -196,7 +215,7 @@ class SignalingServer:
                 ),
             ),
         )
-        await self._broadcast(peer, PeerJoined(peer_id=peer.peer_id, role=role))
+        await self.announce(peer, PeerJoined(peer_id=peer.peer_id, role=role))
         try:
             async for frame in socket:
                 if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -209,7 +228,7 @@ class SignalingServer:
             self.registry.leave(peer)
             self.membership_changed.set()
             log.info("peer %s left room %s (close code %s)", peer.peer_id, room_name, socket.close_code)
-            await self._broadcast(peer, PeerLeft(peer_id=peer.peer_id, role=role))
+            await self.announce(peer, PeerLeft(peer_id=peer.peer_id, role=role))
 
     async def _handle_frame(self, peer: Peer, data: str | bytes) -> None:
         try:
@@ -217,28 +236,30 @@ class SignalingServer:
                 raise MessageError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
             message = parse_client_message(data, self.settings.max_message_bytes)
             if isinstance(message, Ping):
-                await self._send(peer.socket, Pong(id=message.id))
+                await peer.send(Pong(id=message.id))
                 return
-            await self._relay(peer, message)
+            await self.relay(peer, message)
         except MessageError as exc:
             self.metrics.messages_rejected[exc.code.value] += 1
-            await self._send(peer.socket, ErrorReply(code=exc.code, message=str(exc)))
+            await peer.send(ErrorReply(code=exc.code, message=str(exc)))
 
-    async def _relay(self, sender: Peer, message: RelayedMessage) -> None:
+    async def relay(self, sender: Peer, message: RelayedMessage) -> None:
+        """Deliver ``message`` from ``sender`` to its addressee in the same room (one side must be the remote)."""
         room = self.registry.room(sender.room)
         target = room.peers.get(message.to) if room else None
         if target is None or target is sender:
             raise MessageError(ErrorCode.NO_SUCH_PEER, f"no peer {message.to!r} in room {sender.room!r}")
         if Role.REMOTE not in (sender.role, target.role):
             raise MessageError(ErrorCode.NOT_ALLOWED, "sessions are only between the remote peer and a subscriber")
-        await self._send(target.socket, message.model_copy(update={"from_": sender.peer_id}))
+        await target.send(message.model_copy(update={"from_": sender.peer_id}))
         self.metrics.messages_relayed_total += 1
 
-    async def _broadcast(self, sender: Peer, message: PeerJoined | PeerLeft) -> None:
+    async def announce(self, sender: Peer, message: PeerJoined | PeerLeft) -> None:
+        """Tell everyone else in ``sender``'s room that it joined or left."""
         room = self.registry.room(sender.room)
         if room is None:
             return
-        await asyncio.gather(*(self._send(p.socket, message) for p in room.others(sender)))
+        await asyncio.gather(*(p.send(message) for p in room.others(sender)))
 
     async def _send(self, socket: web.WebSocketResponse, message: object) -> None:
         if socket.closed:
@@ -263,7 +284,8 @@ class SignalingServer:
         peers = self.registry.all_peers()
         logger.info("shutting down: saying bye to %d peers", len(peers))
         for peer in peers:
-            await self._send(peer.socket, Bye(to=peer.peer_id, reason="server-shutdown"))
+            await peer.send(Bye(to=peer.peer_id, reason="server-shutdown"))
+        await self.whep.close()
         await asyncio.gather(
             *(s.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for s in list(self._sockets)),
             return_exceptions=True,
@@ -285,6 +307,7 @@ def create_app(settings: SignalingSettings, token: str) -> web.Application:
     app.router.add_get("/healthz", server.healthz)
     app.router.add_get("/metrics", server.metrics_text)
     app.router.add_get("/ws", server.websocket)
+    server.whep.add_routes(app)
     app.router.add_get("/", server.index)
     app.router.add_get("/favicon.ico", no_content)
     app.router.add_static("/static/", settings.static_dir or STATIC_DIR, show_index=False)

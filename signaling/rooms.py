@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from pydantic import BaseModel
 
 from signaling.messages import ErrorCode, MessageError, PeerInfo, Role
 
@@ -35,13 +36,13 @@ class TokenBucket:
 
 @dataclass(eq=False)
 class Peer:
-    """One WebSocket connection in a room."""
+    """One member of a room: a WebSocket connection, or a WHEP viewer (``send`` delivers to either)."""
 
     peer_id: str
     role: Role
     room: str
     address: str
-    socket: web.WebSocketResponse
+    send: Callable[[BaseModel], Awaitable[None]]
     bucket: TokenBucket
     joined_at: float = field(default_factory=time.monotonic)
 
@@ -96,11 +97,16 @@ class RoomRegistry:
             raise MessageError(ErrorCode.ROOM_FULL, f"room {room_name!r} has its maximum of {viewers} viewers")
 
     def join(
-        self, room_name: str, role: Role, address: str, socket: web.WebSocketResponse, bucket: TokenBucket
+        self,
+        room_name: str,
+        role: Role,
+        address: str,
+        send: Callable[[BaseModel], Awaitable[None]],
+        bucket: TokenBucket,
     ) -> Peer:
         self.admit(room_name, role)
         room = self._rooms.setdefault(room_name, Room(room_name))
-        peer = Peer(secrets.token_hex(6), role, room_name, address, socket, bucket)
+        peer = Peer(secrets.token_hex(6), role, room_name, address, send, bucket)
         room.peers[peer.peer_id] = peer
         return peer
 

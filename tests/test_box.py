@@ -377,5 +377,8 @@ def test_smoke_reports_every_backend_and_fails_on_an_unreachable_one(
     assert face["ok"] and face["fps"] > 0 and face["frames"] == 25
     assert "ms to first token" in out and "tts   FAIL" in out and "fps at 512x512" in out
 
+    assert not result["checks"]["lip_sync"]["ok"]  # it needs the clause the unreachable voice did not speak
+
     assert avatar_main(["smoke", "--frames", "10"]) == 0  # the embedded CPU backends all pass
-    assert "ms to first audio" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ms to first audio" in out and "ms mouth behind voice" in out

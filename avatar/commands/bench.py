@@ -9,8 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from avatar.options import SPEAKING_FIELDS, add_speaking_arguments, fields_of, load_settings, write_json
+from avatar.options import add_settings_flags, load_settings, write_json
 from media.settings import parse_size
+from peer_local.asr.whisper import WhisperSettings
+from peer_local.settings import ListeningSettings
+from peer_remote.settings import RemoteSettings, SpeakingSettings
 
 
 def register(subparsers: Any) -> None:
@@ -28,12 +31,13 @@ def register(subparsers: Any) -> None:
         description="Start a signaling server, a remote peer streaming the test pattern and a local peer, all on "
         "127.0.0.1 (each peer its own process), and measure what arrives.",
     )
-    transport.add_argument("--codec", choices=["VP8", "H264"], default="VP8", help="video codec (default VP8)")
-    transport.add_argument("--size", default="512x512", help="video size (default 512x512)")
-    transport.add_argument("--fps", type=int, default=25, help="frame rate (default 25)")
     transport.add_argument(
-        "--duration", type=float, default=20.0, help="measured seconds, after a 2 s warm-up (default 20)"
+        "--codec", choices=["VP8", "H264"], default=RemoteSettings.model_fields["codec"].default, help="video codec"
     )
+    width, height = (RemoteSettings.model_fields[side].default for side in ("width", "height"))
+    transport.add_argument("--size", default=f"{width}x{height}", help="video size")
+    transport.add_argument("--fps", type=int, default=RemoteSettings.model_fields["fps"].default, help="frame rate")
+    transport.add_argument("--duration", type=float, default=20.0, help="measured seconds, after a 2 s warm-up")
     transport.add_argument(
         "--impair",
         metavar="SPEC",
@@ -42,22 +46,57 @@ def register(subparsers: Any) -> None:
         "audio_recovery_s)",
     )
 
+    sync = _bench(
+        benches,
+        "sync",
+        run_sync,
+        help="A/V offset read from what each sink outputs: the recorder's MP4, the virtual camera + microphone, "
+        "the preview page",
+        description="Stream the test pattern (white flash + 1 kHz beep) and then the portrait speaking to a local "
+        "peer on 127.0.0.1 and measure the offset in the sinks' output: the MP4 decoded, the virtual microphone "
+        "through a private PulseAudio null sink's monitor with the virtual camera's frames timestamped as sent, the "
+        "preview page in headless Chromium on the page's clock.",
+    )
+    sync.add_argument("--duration", type=float, default=20.0, help="measured seconds per source")
+    sync.add_argument(
+        "--sinks",
+        default="recorder,camera-mic,page",
+        help="comma-separated: recorder, camera-mic, page (the preview page in headless Chromium, test pattern only)",
+    )
+    sync.add_argument("--sources", default="test-pattern,speaking", help="comma-separated: test-pattern, speaking")
+    sync.add_argument("--size", type=int, default=320, help="square video edge in pixels")
+
+    viewers = _bench(
+        benches,
+        "viewers",
+        run_viewers,
+        help="viewers 1, 3, 10 served by the avatar itself vs by Janus fed once over WHIP: avatar CPU, fps, latency",
+        description="Start the avatar (test pattern) as its own process and N viewers in this one, first as its "
+        "own subscribers through signaling (one encode each), then through Janus (Debian's, in a network "
+        "namespace; needs root) with the avatar publishing once over WHIP; report the avatar's CPU, each "
+        "viewer's fps and video latency p95.",
+    )
+    viewers.add_argument("--counts", default="1,3,10", help="viewer counts, comma-separated")
+    viewers.add_argument("--size", default="320x240", help="video size")
+    viewers.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    viewers.add_argument("--no-janus", action="store_false", dest="janus", help="only the direct fan-out")
+
     cycles = _bench(
         benches,
         "cycles",
         run_cycles,
         help="connect and disconnect a local peer N times: memory, fds, threads and tasks against a baseline",
     )
-    cycles.add_argument("--count", type=int, default=200, help="cycles (default 200; the first 10 warm up)")
+    cycles.add_argument("--count", type=int, default=200, help="cycles; the first 10 warm up")
 
     soak = _bench(
         benches,
         "soak",
         run_soak,
-        help="one long call (default 1 h): latency, A/V offset, sender queues and memory per window, with slopes",
+        help="one long call (an hour unless --duration): latency, A/V offset, sender queues and memory per window, with slopes",
     )
-    soak.add_argument("--duration", type=float, default=3600.0, help="seconds (default 3600)")
-    soak.add_argument("--window", type=float, default=60.0, help="seconds per sample (default 60)")
+    soak.add_argument("--duration", type=float, default=3600.0, help="seconds")
+    soak.add_argument("--window", type=float, default=60.0, help="seconds per sample")
 
     asr = _bench(
         benches,
@@ -67,8 +106,18 @@ def register(subparsers: Any) -> None:
         description="Generate ten questions with espeak-ng, play them in real time through the listening path, and "
         "report the end-of-turn silence wait, the ASR time, end of speech -> transcript, RTF and WER.",
     )
-    asr.add_argument("--beam-size", type=int, default=5, help="faster-whisper beam size (default 5)")
-    asr.add_argument("--end-silence-ms", type=int, default=320, help="silence that ends a turn (default 320)")
+    asr.add_argument(
+        "--beam-size",
+        type=int,
+        default=WhisperSettings.model_fields["beam_size"].default,
+        help="faster-whisper beam size",
+    )
+    asr.add_argument(
+        "--end-silence-ms",
+        type=int,
+        default=ListeningSettings.model_fields["end_silence_ms"].default,
+        help="silence that ends a turn",
+    )
 
     face = _bench(
         benches,
@@ -78,10 +127,8 @@ def register(subparsers: Any) -> None:
         description="Render 500 portrait frames (fps = capacity, not the paced rate) and run MuseTalk's loop "
         "(tiny random models on the CPU unless --musetalk-models points at real ones).",
     )
-    face.add_argument(
-        "--musetalk-models", type=Path, help="real MuseTalk models directory (default: tiny random models)"
-    )
-    face.add_argument("--device", default="cpu", help="device for MuseTalk (default cpu)")
+    face.add_argument("--musetalk-models", type=Path, help="real MuseTalk models directory (unset: tiny random models)")
+    face.add_argument("--device", default="cpu", help="device for MuseTalk")
 
     _bench(
         benches,
@@ -111,8 +158,8 @@ def register(subparsers: Any) -> None:
         description="Feed ten transcripts to the avatar's responder (the configured LLM, TTS and face; embedded CPU "
         "defaults unless told otherwise) and time every stage up to the first audio and video frames sent.",
     )
-    turn.add_argument("--turns", type=int, default=10, help="how many turns (default 10)")
-    add_speaking_arguments(turn)
+    turn.add_argument("--turns", type=int, default=10, help="how many turns")
+    add_settings_flags(turn, SpeakingSettings)
 
 
 def _bench(
@@ -183,15 +230,48 @@ def run_meeting(args: argparse.Namespace) -> int:
 
 def run_turn(args: argparse.Namespace) -> int:
     from benchmarks.turn import print_turn_table, run_turn_bench
-    from peer_remote.settings import RemoteSettings
 
-    settings = load_settings(RemoteSettings, args, "remote", fields_of(args, SPEAKING_FIELDS))
+    settings = load_settings(RemoteSettings, args, "remote")
     if settings is None:
         return 2
     result = asyncio.run(run_turn_bench(settings, args.turns))
     print_turn_table(result)
     write_json(args.json, result)
     return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from benchmarks.sync import SINKS, SOURCES, SyncBenchConfig, print_table, run_sync_bench
+
+    sinks, sources = tuple(args.sinks.split(",")), tuple(args.sources.split(","))
+    unknown = [s for s in sinks if s not in SINKS] + [s for s in sources if s not in SOURCES]
+    if unknown:
+        print(f"avatar bench sync: unknown sink or source {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    config = SyncBenchConfig(duration_s=args.duration, sinks=sinks, sources=sources, size=args.size)
+    result = asyncio.run(run_sync_bench(config))
+    print_table(result)
+    write_json(args.json, result)
+    return 0
+
+
+def run_viewers(args: argparse.Namespace) -> int:
+    from benchmarks.viewers import ViewersBenchConfig, print_viewers_table, run_viewers_bench
+
+    try:
+        width, height = parse_size(args.size)
+        counts = tuple(int(part) for part in args.counts.split(","))
+    except ValueError as exc:
+        print(f"avatar bench viewers: {exc}", file=sys.stderr)
+        return 2
+    if not counts or min(counts) < 1:
+        print("avatar bench viewers: --counts must be positive numbers, e.g. 1,3,10", file=sys.stderr)
+        return 2
+    config = ViewersBenchConfig(counts=counts, width=width, height=height, duration_s=args.duration, janus=args.janus)
+    result = asyncio.run(run_viewers_bench(config))
+    print_viewers_table(result)
+    write_json(args.json, result)
+    return 1 if any("error" in run for run in result["runs"]) else 0
 
 
 def run_transport(args: argparse.Namespace) -> int:

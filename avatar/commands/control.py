@@ -27,11 +27,12 @@ def register(subparsers: Any) -> None:
         "http://127.0.0.1:8766/control/take-over",
     )
     parser.add_argument("action", choices=[*ACTIONS, "state"], help="what to do; state only prints the state")
-    parser.add_argument(
-        "--port", type=int, dest="control_port", help="the endpoint's port, as given to avatar local (default 8766)"
+    port = parser.add_argument(
+        "--port", type=int, dest="control_port", help="the endpoint's port, as given to avatar local"
     )
+    port.shown_default = InChargeSettings.model_fields["control_port"].default  # type: ignore[attr-defined]
     parser.add_argument(
-        "--secret-file", type=Path, metavar="PATH", help="the secret file (default: the one avatar local wrote)"
+        "--secret-file", type=Path, metavar="PATH", help="the secret file (unset: the one avatar local wrote)"
     )
     add_config_flag(parser)
     parser.set_defaults(func=run)

@@ -5,16 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
-from avatar.options import (
-    IN_CHARGE_FIELDS,
-    add_config_flag,
-    add_in_charge_arguments,
-    explicit_devices,
-    load_settings,
-)
+from avatar.demo import Demo, DemoSettings
+from avatar.options import add_settings_flags, explicit_devices, load_settings
 
 
 def register(subparsers: Any) -> None:
@@ -25,71 +19,17 @@ def register(subparsers: Any) -> None:
         "local peer, then print the preview page's join URL. Ctrl-C stops everything.",
     )
     parser.add_argument(
-        "--port", type=int, help="signaling/preview port on 127.0.0.1 (default 8080; 0 picks a free one)"
-    )
-    parser.add_argument(
-        "--input", help="what the clone listens to: mic (default), mic:NAME|INDEX, loopback, a FILE, or none"
-    )
-    parser.add_argument(
-        "--turn-detector",
-        choices=["silence", "smart-turn"],
-        help="what ends a turn: silence (the default) or smart-turn (Smart Turn v3 judges each pause)",
-    )
-    parser.add_argument("--smart-turn-model", type=Path, metavar="ONNX", help="the Smart Turn v3 ONNX file")
-    parser.add_argument("--face-image", type=Path, help="photo of the person (default: the bundled astronaut portrait)")
-    parser.add_argument("--persona", help="system prompt: who the person is and how they speak")
-    parser.add_argument(
-        "--camera",
-        choices=["virtual", "none"],
-        help="feed a virtual webcam (default virtual, skipped with a hint if none is installed)",
-    )
-    parser.add_argument(
-        "--mic-out",
-        help="virtual microphone device or none (default: VB-Cable on Windows, the avatar_mic null sink on Linux)",
-    )
-    parser.add_argument(
-        "--metrics-json",
-        type=Path,
-        metavar="PATH",
-        help="write per-turn metrics and end-of-speech -> first-audio figures here on exit",
-    )
-    parser.add_argument(
         "--bench-stamp",
         action="store_true",
         default=None,
         help="benchmarks only: stamp the avatar's frames (top rows) so the answer's video can be timed",
     )
-    parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record what the local peer receives")
-    parser.add_argument("--duration", type=float, dest="duration_s", metavar="S", help="stop after S seconds of media")
-    parser.add_argument(
-        "--no-browser", action="store_false", dest="open_browser", default=None, help="do not open the preview page"
-    )
-    add_in_charge_arguments(parser)
-    add_config_flag(parser)
+    add_settings_flags(parser, DemoSettings, exclude=("bench_stamp",))
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from avatar.demo import Demo, DemoSettings
-
-    names = (
-        "bench_stamp",
-        "port",
-        "input",
-        "turn_detector",
-        "smart_turn_model",
-        "face_image",
-        "persona",
-        "camera",
-        "mic_out",
-        "metrics_json",
-        "record",
-        "duration_s",
-        "open_browser",
-        *IN_CHARGE_FIELDS,
-    )
-    fields = {k: getattr(args, k) for k in names}
-    settings = load_settings(DemoSettings, args, "demo", fields)
+    settings = load_settings(DemoSettings, args, "demo", {"bench_stamp": args.bench_stamp})
     if settings is None:
         return 2
     from peer_local.asr import AsrError

@@ -27,12 +27,12 @@ def register(subparsers: Any) -> None:
     )
     clouds = deploy.add_subparsers(dest="cloud", metavar="CLOUD", required=True)
     vast = clouds.add_parser("vast", help="Vast.ai", description="Rent an RTX 4090 on Vast.ai and run the box on it.")
-    vast.add_argument("--api-url", help="Vast.ai API base URL (default: the SDK's)")
+    vast.add_argument("--api-url", help="Vast.ai API base URL (unset: the SDK's)")
     ops = vast.add_subparsers(dest="op", metavar="OPERATION", required=True)
 
     search = ops.add_parser("search", help="list matching offers, cheapest first")
     _add_filter_flags(search)
-    search.add_argument("--limit", type=int, default=5, help="offers to list (default 5)")
+    search.add_argument("--limit", type=int, default=5, help="offers to list")
     search.set_defaults(func=run_search)
 
     create = ops.add_parser(
@@ -42,17 +42,17 @@ def register(subparsers: Any) -> None:
         "(MamayLM/Gemma weights need an accepted licence).",
     )
     _add_filter_flags(create)
-    create.add_argument("--offer", type=int, help="offer id to rent (default: the cheapest matching one)")
+    create.add_argument("--offer", type=int, help="offer id to rent (unset: the cheapest matching one)")
     create.add_argument("--image", default=os.environ.get("AVATAR_IMAGE"), help="the box image (or AVATAR_IMAGE)")
-    create.add_argument("--disk", type=float, default=80, help="disk in GB for the image and models (default 80)")
-    create.add_argument("--room", default="demo", help="room the avatar joins (default demo)")
+    create.add_argument("--disk", type=float, default=80, help="disk in GB for the image and models")
+    create.add_argument("--room", default="demo", help="room the avatar joins")
     create.add_argument("--no-wait", action="store_true", help="return once the instance is created")
-    create.add_argument("--timeout", type=float, default=2400, help="seconds to wait for health (default 2400)")
-    create.add_argument("--poll", type=float, default=10, help="seconds between status checks (default 10)")
+    create.add_argument("--timeout", type=float, default=2400, help="seconds to wait for health")
+    create.add_argument("--poll", type=float, default=10, help="seconds between status checks")
     create.set_defaults(func=run_create)
 
     status = ops.add_parser("status", help="this account's avatar boxes, or one box with its component health")
-    status.add_argument("instance", type=int, nargs="?", help="instance id (default: list every avatar box)")
+    status.add_argument("instance", type=int, nargs="?", help="instance id (unset: list every avatar box)")
     status.set_defaults(func=run_status)
 
     destroy = ops.add_parser("destroy", help="destroy an instance (stops billing; the models volume goes with it)")
@@ -62,13 +62,9 @@ def register(subparsers: Any) -> None:
 
 def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
     defaults = OfferFilter()
-    parser.add_argument("--gpu", default=defaults.gpu_name, help=f"GPU model (default {defaults.gpu_name})")
-    parser.add_argument(
-        "--max-price", type=float, default=defaults.max_dollars_per_hour, help="max $/hour (default 1.0)"
-    )
-    parser.add_argument(
-        "--min-reliability", type=float, default=defaults.min_reliability, help="min host reliability (default 0.98)"
-    )
+    parser.add_argument("--gpu", default=defaults.gpu_name, help="GPU model")
+    parser.add_argument("--max-price", type=float, default=defaults.max_dollars_per_hour, help="max $/hour")
+    parser.add_argument("--min-reliability", type=float, default=defaults.min_reliability, help="min host reliability")
 
 
 def _filter(args: argparse.Namespace) -> OfferFilter:

@@ -1,4 +1,4 @@
-"""``avatar enroll voice|face|persona``: build the person's profile (default under the user data dir)."""
+"""``avatar enroll voice|face|persona``: build the person's profile (under the user data dir unless told otherwise)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,13 @@ def register(subparsers: Any) -> None:
 
     voice = steps.add_parser("voice", help="read a passage aloud (or give --from FILE --text TEXT)")
     voice.add_argument("--from", dest="source", type=Path, help="an audio/video file instead of the microphone")
-    voice.add_argument("--text", help="the exact words of --from (default: the passage shown)")
-    voice.add_argument("--mic", help="microphone name or index (default: the system default)")
-    voice.add_argument("--seconds", type=float, default=25.0, help="recording length (default 25)")
+    voice.add_argument("--text", help="the exact words of --from (unset: the passage shown)")
+    voice.add_argument("--mic", help="microphone name or index (unset: the system default)")
+    voice.add_argument("--seconds", type=float, default=25.0, help="recording length")
 
     face = steps.add_parser("face", help="capture a photo from the webcam (or --from IMAGE|VIDEO)")
     face.add_argument("--from", dest="source", type=Path, help="a photo or a video (a video also keeps a clip)")
-    face.add_argument("--webcam", type=int, default=0, help="webcam index (default 0)")
+    face.add_argument("--webcam", type=int, default=0, help="webcam index")
 
     persona = steps.add_parser("persona", help="write a commented persona.toml template, or --check an edited one")
     persona.add_argument("--check", action="store_true", help="validate the profile's persona.toml")
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 
     check = steps.add_parser("check", help="validate every file of the profile and show its manifest")
     for parser in (voice, face, persona, check):
-        parser.add_argument("--profile", default="default", help="profile name or folder (default: default)")
+        parser.add_argument("--profile", default="default", help="profile name or folder")
         parser.set_defaults(func=run)
 
 

@@ -8,20 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from avatar.options import (
-    DEVICE_FIELDS,
-    IN_CHARGE_FIELDS,
-    LISTENING_FIELDS,
-    PEER_FIELDS,
-    add_device_arguments,
-    add_in_charge_arguments,
-    add_listening_arguments,
-    add_peer_arguments,
-    explicit_devices,
-    fields_of,
-    load_settings,
-    token_problem,
-)
+from avatar.options import add_settings_flags, explicit_devices, load_settings, token_problem
 from avatar.python_check import windows_python_problem
 from peer_local.settings import LocalSettings
 from signaling.client import SignalingAuthError
@@ -34,14 +21,7 @@ def register(subparsers: Any) -> None:
         description="Join a room as the local peer, offer to the avatar, decode its audio and video into sinks, "
         "and reconnect by itself when the avatar or the connection goes away.",
     )
-    add_peer_arguments(parser)
-    add_listening_arguments(parser)
-    parser.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the received stream to an MP4 file")
-    add_device_arguments(parser)
-    parser.add_argument(
-        "--codec", choices=["VP8", "H264"], help="ask for this video codec (default: the remote's choice)"
-    )
-    add_in_charge_arguments(parser)
+    add_settings_flags(parser, LocalSettings)
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of received media")
     parser.add_argument(
         "--measure",
@@ -54,7 +34,7 @@ def register(subparsers: Any) -> None:
         type=float,
         default=2.0,
         metavar="S",
-        help="seconds of media to ignore before measuring (default 2)",
+        help="seconds of media to ignore before measuring",
     )
     parser.set_defaults(func=run)
 
@@ -64,15 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"avatar local: {problem}", file=sys.stderr)
         return 2
-    settings = load_settings(
-        LocalSettings,
-        args,
-        "local",
-        fields_of(
-            args,
-            (*PEER_FIELDS, *LISTENING_FIELDS, *DEVICE_FIELDS, "record", "codec", *IN_CHARGE_FIELDS),
-        ),
-    )
+    settings = load_settings(LocalSettings, args, "local")
     if settings is None:
         return 2
     if token_problem(settings, "local"):

@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
         help="print a session log: what was heard, what the clone said, how fast",
         description="Reads the JSONL session log that `avatar local` appends after every turn.",
     )
-    parser.add_argument("path", type=Path, nargs="?", help="log file (default: today's, under the user data dir)")
+    parser.add_argument("path", type=Path, nargs="?", help="log file (unset: today's, under the user data dir)")
     parser.add_argument("--last", type=int, metavar="N", help="only the last N turns")
     parser.add_argument("--json", action="store_true", help="print the records as JSON lines")
     parser.set_defaults(func=run)

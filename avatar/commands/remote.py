@@ -7,15 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from avatar.options import (
-    PEER_FIELDS,
-    SPEAKING_FIELDS,
-    add_peer_arguments,
-    add_speaking_arguments,
-    fields_of,
-    load_settings,
-    token_problem,
-)
+from avatar.options import add_settings_flags, load_settings, token_problem
 from media.settings import ROOM_NAME, parse_size
 from peer_remote.face.base import FaceError
 from peer_remote.llm.base import LlmError
@@ -34,34 +26,30 @@ def register(subparsers: Any) -> None:
         "state) and all of them share the LLM, the TTS and the face models; the token must admit every room "
         "(the signaling's shared token, as `avatar box` passes it).",
     )
-    add_peer_arguments(parser, several_rooms=True)
     parser.add_argument(
-        "--source",
-        choices=["avatar", "test-pattern"],
-        help="what to stream: the avatar (default) or a measurable test pattern",
-    )
-    parser.add_argument("--size", help="video size WIDTHxHEIGHT (default 512x512)")
-    parser.add_argument("--fps", type=int, help="video frame rate; must divide 48000 (default 25)")
-    parser.add_argument("--codec", choices=["VP8", "H264"], help="video codec (default VP8)")
-    parser.add_argument("--x264-preset", help="x264 preset when the codec is H264 (default veryfast)")
-    parser.add_argument(
-        "--lookahead", type=float, dest="lookahead_s", help="seconds rendered ahead of the clock (default 0.2)"
-    )
-    add_speaking_arguments(parser)
+        "--room",
+        action="append",
+        dest="rooms",
+        metavar="ROOM",
+        help="room to join; repeat it to serve several rooms, each with its own clone",
+    ).shown_default = RemoteSettings.model_fields["room"].default  # type: ignore[attr-defined]
+    size = parser.add_argument("--size", help="video size WIDTHxHEIGHT (sets width and height)")
+    width, height = (RemoteSettings.model_fields[side].default for side in ("width", "height"))
+    size.shown_default = f"{width}x{height}"  # type: ignore[attr-defined]  # read by avatar.help_format
+    add_settings_flags(parser, RemoteSettings, exclude=("width", "height", "bench_stamp", "room"))
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    fields = fields_of(args, (*PEER_FIELDS, *SPEAKING_FIELDS, "source", "fps", "codec", "x264_preset", "lookahead_s"))
-    rooms: list[str] = args.rooms or []
-    fields["room"] = rooms[0] if rooms else None
+    size: dict[str, int] = {}
     if args.size:
         try:
-            fields["width"], fields["height"] = parse_size(args.size)
+            size["width"], size["height"] = parse_size(args.size)
         except ValueError as exc:
             print(f"avatar remote: {exc}", file=sys.stderr)
             return 2
-    settings = load_settings(RemoteSettings, args, "remote", fields)
+    rooms: list[str] = args.rooms or []
+    settings = load_settings(RemoteSettings, args, "remote", {**size, **({"room": rooms[0]} if rooms else {})})
     if settings is None:
         return 2
     if token_problem(settings, "remote"):

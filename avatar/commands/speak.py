@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from avatar.options import SPEAKING_FIELDS, add_config_flag, add_speaking_arguments, fields_of, load_settings
+from avatar.options import add_settings_flags, load_settings
+from peer_remote.settings import SpeakingSettings
 
 
 def register(subparsers: Any) -> None:
@@ -22,9 +23,8 @@ def register(subparsers: Any) -> None:
         description="Run the TTS alone (the same voice and resampling as the avatar) and write a 48 kHz mono WAV.",
     )
     say.add_argument("text", help="what to say")
-    say.add_argument("--out", type=Path, default=Path("reply.wav"), help="output WAV (default reply.wav)")
-    add_speaking_arguments(say)
-    add_config_flag(say)
+    say.add_argument("--out", type=Path, default=Path("reply.wav"), help="output WAV")
+    add_settings_flags(say, SpeakingSettings)
     say.set_defaults(func=run_say)
 
     chat: argparse.ArgumentParser = subparsers.add_parser(
@@ -33,8 +33,7 @@ def register(subparsers: Any) -> None:
         description="Type a line, get the avatar's reply as it streams, with first-token and total times. "
         "Ctrl-D or an empty line ends it.",
     )
-    add_speaking_arguments(chat)
-    add_config_flag(chat)
+    add_settings_flags(chat, SpeakingSettings)
     chat.set_defaults(func=run_chat)
 
 
@@ -42,10 +41,9 @@ def run_say(args: argparse.Namespace) -> int:
     from media.frames import AUDIO_RATE
     from media.resample import Resampler48k
     from peer_remote.backends import build_tts
-    from peer_remote.settings import SpeakingSettings
     from peer_remote.tts.base import TtsError
 
-    settings = load_settings(SpeakingSettings, args, "remote", fields_of(args, SPEAKING_FIELDS))
+    settings = load_settings(SpeakingSettings, args, "remote")
     if settings is None:
         return 2
 
@@ -77,9 +75,8 @@ def run_chat(args: argparse.Namespace) -> int:
     from peer_remote.backends import build_llm, build_persona
     from peer_remote.conversation import Conversation
     from peer_remote.llm.base import LlmError
-    from peer_remote.settings import SpeakingSettings
 
-    settings = load_settings(SpeakingSettings, args, "remote", fields_of(args, SPEAKING_FIELDS))
+    settings = load_settings(SpeakingSettings, args, "remote")
     if settings is None:
         return 2
 

@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
         help="issue a signed token for one room and role (secret: AVATAR_TOKEN, as the server's)",
         description="Print a token (HS256 JWT) that admits ROLE into ROOM until it expires. Peers holding the "
         "secret mint their own; this is for handing a viewer or a laptop access without the secret. The server "
-        f"accepts a token up to its --token-leeway (default {DEFAULT_LEEWAY_S:g} s) after it expires, for clock "
+        f"accepts a token up to its --token-leeway ({DEFAULT_LEEWAY_S:g} s unless told otherwise) after it expires, for clock "
         "differences. Tokens cannot be revoked: only a new secret ends them early.",
     )
     parser.add_argument("--room", required=True, help="the room the token admits to")
@@ -25,8 +25,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--ttl",
         default="12h",
-        help="lifetime: seconds or a number with s/m/h/d (default 12h; the server adds its leeway, default "
-        f"{DEFAULT_LEEWAY_S:g} s)",
+        help="lifetime: seconds or a number with s/m/h/d; the server adds its leeway "
+        f"({DEFAULT_LEEWAY_S:g} s unless told otherwise)",
     )
     parser.set_defaults(func=run)
 

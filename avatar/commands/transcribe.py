@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from avatar.options import LISTENING_FIELDS, add_config_flag, add_listening_arguments, fields_of, load_settings
+from avatar.options import add_settings_flags, load_settings
 from peer_local.settings import ListeningSettings
 
 
@@ -23,8 +23,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=Path, help="audio or video file")
     parser.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
-    add_listening_arguments(parser, with_input=False)
-    add_config_flag(parser)
+    add_settings_flags(parser, ListeningSettings, exclude=("input", "half_duplex"))
     parser.set_defaults(func=run)
 
 
@@ -35,12 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from peer_local.listener import HeardTurn, Listener
     from peer_local.vad import VadModelError
 
-    settings = load_settings(ListeningSettings, args, "local", fields_of(args, LISTENING_FIELDS))
+    settings = load_settings(ListeningSettings, args, "local")
     if settings is None:
         return 2
     try:
         source = FileAudioSource(args.file, realtime=False)
-        transcriber = FasterWhisperTranscriber(settings.whisper_settings())
+        transcriber = FasterWhisperTranscriber(settings.asr)
         listener = Listener(source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings())
         if not args.json:
             print(f"loading {transcriber.name} ...", file=sys.stderr, flush=True)

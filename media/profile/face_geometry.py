@@ -88,6 +88,14 @@ def _fit_features(rgb: np.ndarray, face: tuple[int, int, int, int]) -> FaceGeome
     return FaceGeometry(face=ints(face), left_eye=ints(left), right_eye=ints(right), mouth=ints(mouth))
 
 
+def frame_geometry(rgb: np.ndarray) -> FaceGeometry:
+    """The features of the largest face in a frame as it is (no crop): where a rendered face's mouth is."""
+    faces = detect_faces(rgb)
+    if not faces:
+        raise FaceError("no frontal face found in the frame")
+    return _fit_features(rgb, faces[0])
+
+
 def prepare_portrait(rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, FaceGeometry]:
     """Crop head-and-shoulders around the one face, resize to ``width`` x ``height``, fit the features."""
     faces = detect_faces(rgb)

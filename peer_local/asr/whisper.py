@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ConfigDict, Field, field_validator
 
 from media.package_data import package_file
 from peer_local.asr.base import AsrError, AsrResult
+from signaling.settings import SettingsGroup
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +28,26 @@ def bundled_whisper_model() -> Path:
         raise AsrError(f"whisper model: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class WhisperSettings:
-    model: str = BUNDLED_MODEL  # "tiny.en" (bundled), a faster-whisper model name, or a model directory
-    device: str = "cpu"  # or "cuda"
-    compute_type: str = "int8"  # e.g. "int8_float16" on a GPU
-    beam_size: int = 5
-    language: str | None = "en"  # None: detect
-    cpu_threads: int = 2
+class WhisperSettings(SettingsGroup):
+    """faster-whisper's model, where it runs, and how it decodes (``asr_*`` keys; ``language``)."""
+
+    model_config = ConfigDict(frozen=True)
+    key_prefix = "asr_"
+    keys = {"language": "language"}
+
+    model: str = Field(
+        default=BUNDLED_MODEL, description="faster-whisper model: tiny.en (bundled), a model name, or a directory"
+    )
+    device: str = Field(default="cpu", description="cpu or cuda")
+    compute_type: str = Field(default="int8", description="CTranslate2 compute type (int8_float16 on a GPU)")
+    beam_size: int = Field(default=5, ge=1, le=10, description="beam size (1 is faster, less accurate)")
+    language: str | None = Field(default="en", description="spoken language: en, uk, ..., or auto")
+    cpu_threads: int = Field(default=2, ge=1, description="CPU threads the model decodes with")
+
+    @field_validator("language")
+    @classmethod
+    def _auto_detects(cls, value: str | None) -> str | None:
+        return None if value in (None, "", "auto") else value
 
 
 class FasterWhisperTranscriber:

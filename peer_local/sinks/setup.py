@@ -53,6 +53,4 @@ def build_sinks(settings: LocalSettings, explicit: frozenset[str] = frozenset())
             if "camera" in explicit or isinstance(exc, VirtualCameraBusyError):
                 raise
             logger.warning("%s", exc)
-    elif settings.camera != "none":
-        raise VirtualCameraError(f"--camera must be virtual or none, not {settings.camera!r}")
     return sinks

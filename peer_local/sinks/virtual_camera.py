@@ -1,9 +1,10 @@
 """The clone's face as a webcam: pyvirtualcam (OBS Virtual Camera / Unity Capture on Windows,
 v4l2loopback on Linux), on its own steady clock.
 
-Frames go out at the camera's fps whatever the network does: the newest frame that is due is sent, the last
-one is repeated over a gap, and late ones are dropped. Video is held back by the audio output latency so the
-lips match the voice the meeting hears. The square avatar is placed on a background (never stretched) at a
+Frames go out at the camera's fps whatever the network does: each frame when it is due (its RTP time on the
+arrival clock, see media_timeline.py), the last one repeated over a gap, late ones dropped. Video is held back
+by the virtual microphone's output latency, measured the same way from each sample's due time to its output,
+so the lips match the voice the meeting hears. The square avatar is placed on a background (never stretched) at a
 size meeting apps like (1280x720 by default). While the avatar is away the last frame stays, dimmed, with
 "reconnecting…" on it: the meeting never sees a frozen or black camera.
 """
@@ -24,10 +25,12 @@ import numpy as np
 
 from media.clock import pacing_clock
 from peer_local.sinks.camera_lock import CameraLock
+from peer_local.sinks.media_timeline import StreamTimeline
 
 logger = logging.getLogger(__name__)
 
 MAX_PENDING = 50  # 2 s at 25 fps
+SEND_EARLY_S = 0.001  # a frame due within this is sent now (the thread's wake-up is not finer)
 
 
 class VirtualCameraError(RuntimeError):
@@ -131,7 +134,8 @@ class VirtualCameraSink:
             lock if lock is not None else (CameraLock(command=running_command()) if camera_factory is None else None)
         )
         self._camera: Any = None
-        self._pending: deque[tuple[float, np.ndarray]] = deque(maxlen=MAX_PENDING)
+        self._pending: deque[tuple[float, np.ndarray]] = deque(maxlen=MAX_PENDING)  # (due, frame)
+        self.timeline = StreamTimeline()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -172,9 +176,10 @@ class VirtualCameraSink:
         self._thread.start()
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
+        due = self.timeline.due(frame, arrival)
         image = frame.to_ndarray(format="rgb24")
         with self._lock:
-            self._pending.append((arrival, image))
+            self._pending.append((due, image))
 
     def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
         return None
@@ -194,7 +199,7 @@ class VirtualCameraSink:
                 self._last = compose(newest, self._canvas, self.mirror)  # the picture "reconnecting..." dims
 
     def _due_frame(self, now: float) -> np.ndarray | None:
-        """The newest frame whose presentation time (arrival + delay) has come; older ones are dropped."""
+        """The newest frame whose presentation time (due + delay) has come; older ones are dropped."""
         delay = self.video_delay_s()
         chosen = None
         with self._lock:
@@ -204,26 +209,39 @@ class VirtualCameraSink:
                 chosen = self._pending.popleft()[1]
         return chosen
 
+    def _next_due(self) -> float | None:
+        """When the oldest pending frame is to be shown (epoch seconds)."""
+        with self._lock:
+            due = self._pending[0][0] if self._pending else None
+        return None if due is None else due + self.video_delay_s()
+
     def _run(self) -> None:
-        start = pacing_clock()
-        tick = 0
+        # each frame goes out at its presentation time, so lips and voice meet within a millisecond or two
+        # rather than on the next tick of a fixed grid (up to a frame, 40 ms, late); when nothing is due for
+        # a frame and a half, the last frame is repeated at the camera's rate
+        period = 1.0 / self.fps
+        next_repeat = pacing_clock()
         try:
             while not self._stop.is_set():
-                image = self._due_frame(time.time()) if self.connected else None
+                image = self._due_frame(time.time() + SEND_EARLY_S) if self.connected else None
                 if image is not None:
                     self._last = compose(image, self._canvas, self.mirror)
-                    out = self._last
-                else:
+                    self._camera.send(self._last)
+                    self.frames_sent += 1
+                    next_repeat = pacing_clock() + 1.5 * period
+                elif pacing_clock() >= next_repeat:
+                    self._camera.send(self._last if self.connected else reconnecting(self._last))
+                    self.frames_sent += 1
                     self.repeated += 1
-                    out = self._last if self.connected else reconnecting(self._last)
-                self._camera.send(out)
-                self.frames_sent += 1
-                tick += 1
-                delay = start + tick / self.fps - pacing_clock()
-                if delay < -1.0:  # the machine stalled: re-anchor instead of bursting
-                    start, tick = pacing_clock(), 0
-                elif delay > 0:
-                    self._stop.wait(delay)
+                    next_repeat += period
+                    if pacing_clock() - next_repeat > 1.0:  # the machine stalled: re-anchor instead of bursting
+                        next_repeat = pacing_clock() + period
+                wait = next_repeat - pacing_clock()
+                due = self._next_due() if self.connected else None
+                if due is not None:
+                    wait = min(wait, due - SEND_EARLY_S - time.time())
+                if wait > 0:
+                    self._stop.wait(wait)
         except Exception:
             logger.exception("virtual camera stopped")
 

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -34,12 +35,14 @@ from peer_local.audio_input.devices import (
     wasapi_settings,
 )
 from peer_local.audio_input.pulse_server import PULSE_DEVICE, pulse_sinks
+from peer_local.sinks.media_timeline import StreamTimeline
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WINDOWS_DEVICE = "CABLE Input (VB-Audio Virtual Cable)"
 DEFAULT_LINUX_SINK = "avatar_mic"
 BLOCK = 480  # 10 ms
+LATENCY_SMOOTHING = 0.05  # per block: the measured output latency follows over about 200 ms
 
 
 def default_mic_device() -> str:
@@ -52,7 +55,7 @@ class JitterBuffer:
     def __init__(self, target_ms: float = 60.0, max_ms: float = 400.0) -> None:
         self.target = int(AUDIO_RATE * target_ms / 1000)
         self.max = int(AUDIO_RATE * max_ms / 1000)
-        self._chunks: deque[np.ndarray] = deque()
+        self._chunks: deque[tuple[np.ndarray, float | None]] = deque()  # samples, when the first one was due
         self._fill = 0
         self._lock = threading.Lock()
         self._primed = False
@@ -60,17 +63,19 @@ class JitterBuffer:
         self.underruns = 0
         self.dropped = 0
         self.adjusted = 0
+        self.last_pulled_due: float | None = None  # when the first sample of the last pull was due
 
     @property
     def fill(self) -> int:
         return self._fill
 
-    def push(self, samples: np.ndarray) -> None:
+    def push(self, samples: np.ndarray, due: float | None = None) -> None:
+        """Queue ``samples``; ``due`` (epoch seconds): when the first would play with no delay at all."""
         with self._lock:
-            self._chunks.append(samples.astype(np.int16, copy=False))
+            self._chunks.append((samples.astype(np.int16, copy=False), due))
             self._fill += samples.size
             while self._fill > self.max:  # far behind (a stall): drop the oldest, stay near real time
-                old = self._chunks.popleft()
+                old, _ = self._chunks.popleft()
                 self._fill -= old.size
                 self.dropped += old.size
 
@@ -83,15 +88,16 @@ class JitterBuffer:
     def _take(self, count: int) -> np.ndarray:
         out = np.zeros(count, dtype=np.int16)
         filled = 0
+        self.last_pulled_due = self._chunks[0][1] if self._chunks else None
         while filled < count and self._chunks:
-            head = self._chunks[0]
+            head, due = self._chunks[0]
             take = min(count - filled, head.size)
             out[filled : filled + take] = head[:take]
             filled += take
             if take == head.size:
                 self._chunks.popleft()
             else:
-                self._chunks[0] = head[take:]
+                self._chunks[0] = (head[take:], None if due is None else due + take / AUDIO_RATE)
         self._fill -= filled
         return out[:filled]
 
@@ -100,6 +106,7 @@ class JitterBuffer:
         with self._lock:
             if not self._primed:
                 if self._fill < self.target:
+                    self.last_pulled_due = None
                     return np.zeros(count, dtype=np.int16)
                 self._primed = True
             # steer on the average fill: arrivals and card pulls are bursty, the drift is slow
@@ -194,6 +201,8 @@ class VirtualMicSink:
         self.buffer = JitterBuffer(target_ms)
         self.playing = threading.Event()  # the sound card has been pulling for 0.5 s (past its start-up bursts)
         self._pulled = 0
+        self.measured_latency_s: float | None = None
+        self.timeline = StreamTimeline()
         self._stream: Any = None
         self._stream_factory = stream_factory
 
@@ -236,18 +245,34 @@ class VirtualMicSink:
 
     @property
     def output_latency_s(self) -> float:
-        """Measured: the device's reported latency plus what the jitter buffer holds."""
+        """From when a sample was due (its RTP time on the arrival clock, see media_timeline.py) to the moment
+        the device outputs it: measured on every block the sound card pulls; until the first measurement, the
+        device's reported latency plus what the jitter buffer holds."""
+        if self.measured_latency_s is not None:
+            return self.measured_latency_s
         device = float(getattr(self._stream, "latency", 0.0) or 0.0)
         return device + self.buffer.fill / AUDIO_RATE
 
-    def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         outdata[:, 0] = self.buffer.pull(frames)
         self._pulled += frames
+        due = self.buffer.last_pulled_due
+        if due is not None and time_info is not None and self._stream is not None:
+            # PortAudio's stream clock: this block reaches the output (the DAC, or the null sink's monitor) at
+            # outputBufferDacTime. Mapped to epoch time by reading both clocks now, not by assuming the callback
+            # ran at currentTime (it may have waited for the GIL)
+            out_at = float(time_info.outputBufferDacTime) + time.time() - float(self._stream.time)
+            latency = out_at - due
+            if 0.0 <= latency < 2.0:
+                previous = self.measured_latency_s
+                self.measured_latency_s = (
+                    latency if previous is None else previous + LATENCY_SMOOTHING * (latency - previous)
+                )
         if self._pulled >= AUDIO_RATE // 2 and not self.playing.is_set():
             self.playing.set()
 
     def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
-        self.buffer.push(mono_int16(frame))
+        self.buffer.push(mono_int16(frame), self.timeline.due(frame, arrival))
 
     def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
         return None

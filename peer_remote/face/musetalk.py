@@ -40,7 +40,7 @@ from peer_remote.face.musetalk_crop import (
     landmark_blend_mask,
     landmark_crop_box,
 )
-from peer_remote.face.musetalk_models import MuseTalkModels, load_models
+from peer_remote.face.musetalk_models import MuseTalkModels, MuseTalkSettings, load_models
 from peer_remote.face.portrait import apply_head_motion
 
 logger = logging.getLogger(__name__)
@@ -163,6 +163,12 @@ class MuseTalkAnimator:
         self._emitted = 0
         self._ready: deque[np.ndarray] = deque()  # rendered speaking frames, in order
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: MuseTalkSettings, image_path: Path | None, width: int, height: int, cache_dir: Path | None
+    ) -> MuseTalkAnimator:
+        return cls(settings.models, image_path, width, height, settings.device, cache_dir)
 
     @property
     def models(self) -> MuseTalkModels | None:

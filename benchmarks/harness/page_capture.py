@@ -1,0 +1,120 @@
+"""The preview page as a viewer sees it: Debian's headless Chromium (driven by Playwright, no browser download)
+opens the page, and a script in it notes, on the page's clock (``performance.now``), when each video frame is
+shown (requestVideoFrameCallback's expectedDisplayTime: its brightness under the stamp and its stamped index)
+and when each beep is output (an AudioWorklet on the ``<video>``'s stream, its context time mapped through
+``getOutputTimestamp``)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--allow-loopback-in-peer-connection",
+]
+
+# runs in the page once the video plays; results collect in window.__sync
+INSTRUMENT_JS = """async () => {
+  const video = document.getElementById('video');
+  const out = { frames: [], beeps: [], error: null };
+  window.__sync = out;
+  const canvas = document.createElement('canvas');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const onFrame = (now, meta) => {
+    const w = video.videoWidth, h = video.videoHeight;
+    if (w && h) {
+      canvas.width = w; canvas.height = h;
+      ctx.drawImage(video, 0, 0, w, h);
+      const block = Math.max(4, Math.floor(w / 32));
+      const px = ctx.getImageData(0, 0, w, h).data;
+      const luma = (x, y) => { const i = 4 * (y * w + x); return 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2]; };
+      let sum = 0, n = 0;
+      for (let y = 3 * block; y < h; y += 4) for (let x = 0; x < w; x += 4) { sum += luma(x, y); n++; }
+      let index = 0;
+      for (let bit = 0; bit < 32; bit++) {
+        const cx = bit * block + Math.floor(block / 2), cy = Math.floor(block / 2);
+        index = index * 2 + (luma(cx, cy) > 128 ? 1 : 0);
+      }
+      out.frames.push([meta.expectedDisplayTime, sum / n, index]);
+    }
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  try {
+    const audio = new AudioContext({ latencyHint: 'interactive' });
+    const worklet = `class Onsets extends AudioWorkletProcessor {
+      constructor() { super(); this.quiet = 0; }
+      process(inputs, outputs) {
+        const x = inputs[0][0];
+        if (x) {
+          for (let i = 0; i < x.length; i++) {
+            if (Math.abs(x[i]) > 0.15) {
+              if (this.quiet >= 0.3 * sampleRate) this.port.postMessage(currentTime + i / sampleRate);
+              this.quiet = 0;
+            } else { this.quiet++; }
+          }
+          outputs[0][0].set(x);
+        }
+        return true;
+      }
+    }
+    registerProcessor('onsets', Onsets);`;
+    await audio.audioWorklet.addModule(URL.createObjectURL(new Blob([worklet], { type: 'text/javascript' })));
+    const node = new AudioWorkletNode(audio, 'onsets');
+    node.port.onmessage = (event) => {
+      const stamp = audio.getOutputTimestamp();
+      // the context time being output at performanceTime; the onset is output (event.data - contextTime) later
+      out.beeps.push(stamp.performanceTime + (event.data - stamp.contextTime) * 1000);
+      out.audio_latency_ms = [audio.baseLatency * 1000, (audio.outputLatency || 0) * 1000];
+    };
+    audio.createMediaStreamSource(video.srcObject).connect(node);
+    node.connect(audio.destination);
+    await audio.resume();
+  } catch (e) { out.error = String(e); }
+}"""
+
+
+class PreviewPageCapture:
+    """The preview page in headless Chromium, instrumented; ``result`` after ``stop``."""
+
+    def __init__(self) -> None:
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._page: Any = None
+        self.result: dict[str, Any] = {}
+
+    async def start(self, url: str) -> None:
+        from playwright.async_api import async_playwright
+
+        executable = shutil.which("chromium")
+        if executable is None:
+            raise RuntimeError("Debian's chromium is not installed (apt-get install chromium)")
+        self._playwright = await async_playwright().start()
+        self._browser = await self._playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        self._page = await self._browser.new_page()
+        await self._page.goto(url)
+        await self._page.wait_for_function(
+            "() => { const v = document.getElementById('video'); return v.readyState >= 2 && v.srcObject; }",
+            timeout=60_000,
+        )
+        await self._page.evaluate(INSTRUMENT_JS)
+
+    async def stop(self) -> None:
+        try:
+            if self._page is not None:
+                self.result = await self._page.evaluate("() => window.__sync")
+        finally:
+            if self._browser is not None:
+                await self._browser.close()
+            if self._playwright is not None:
+                await self._playwright.stop()

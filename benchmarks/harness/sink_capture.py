@@ -1,0 +1,129 @@
+"""What the laptop's devices output, captured on one clock (``time.monotonic``): a camera backend stand-in that
+timestamps each frame as pyvirtualcam would send it, and the virtual microphone's null sink monitor read
+through a private PulseAudio daemon, each sample placed at its capture time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from media.frames import AUDIO_RATE
+
+MIC_SINK = "avatar_mic"
+
+
+class TimestampingCameraStandIn:
+    """Stands in for pyvirtualcam.Camera (no virtual camera device exists here): keeps the luma of every frame
+    with the monotonic time of ``send``, the moment pyvirtualcam hands a frame to the device."""
+
+    def __init__(self, width: int, height: int, fps: float, device: str | None = None) -> None:
+        self.width, self.height, self.fps, self.device = width, height, fps, device or "timestamping stand-in"
+        self.times: list[float] = []
+        self.luma: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def send(self, frame: np.ndarray) -> None:
+        at = time.monotonic()
+        gray = (frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114).astype(np.uint8)
+        with self._lock:
+            self.times.append(at)
+            self.luma.append(gray)
+
+    def frames(self) -> tuple[list[float], list[np.ndarray]]:
+        with self._lock:
+            return list(self.times), list(self.luma)
+
+    def close(self) -> None:
+        return None
+
+
+class PrivatePulseAudio:
+    """A PulseAudio daemon of our own with the ``avatar_mic`` null sink; ``env`` reaches it."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("pulseaudio")
+        if binary is None:
+            raise RuntimeError("pulseaudio is not installed (apt-get install pulseaudio pulseaudio-utils)")
+        self._dir = Path(tempfile.mkdtemp(prefix="avatar-pulse-"))
+        socket = self._dir / "native"
+        env = {**os.environ, "XDG_RUNTIME_DIR": str(self._dir), "HOME": str(self._dir)}
+        self._daemon = subprocess.Popen(
+            [
+                binary,
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "-n",
+                "--use-pid-file=no",
+                f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
+                f"--load=module-null-sink sink_name={MIC_SINK}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.env = {"PULSE_SERVER": f"unix:{socket}"}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            listing = subprocess.run(
+                ["pactl", "list", "short", "sinks"], env={**env, **self.env}, capture_output=True, text=True
+            )
+            if MIC_SINK in listing.stdout:
+                return
+            time.sleep(0.1)  # polling a daemon's start-up, bounded by the deadline
+        self.close()
+        raise RuntimeError("private PulseAudio did not start")
+
+    def close(self) -> None:
+        self._daemon.terminate()
+        self._daemon.wait(timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class MonitorCapture:
+    """Records ``avatar_mic.monitor`` through PortAudio (PULSE_SOURCE picks the monitor), placing each block at
+    the monotonic time it was captured: callback time minus the capture latency PulseAudio reports."""
+
+    def __init__(self, sd: Any) -> None:
+        self._sd = sd
+        self._blocks: list[tuple[float, np.ndarray]] = []
+        self._lock = threading.Lock()
+        self._stream: Any = None
+
+    def start(self) -> None:
+        os.environ["PULSE_SOURCE"] = f"{MIC_SINK}.monitor"  # read by libpulse when the stream connects
+        self._stream = self._sd.InputStream(
+            device="pulse", samplerate=AUDIO_RATE, channels=1, dtype="int16", blocksize=480, callback=self._callback
+        )
+        self._stream.start()
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        # PortAudio's capture time of this block (the latency PulseAudio reports, through the ALSA plugin), mapped
+        # to the monotonic clock by reading both clocks now, whenever the callback got to run
+        captured = float(time_info.inputBufferAdcTime) + time.monotonic() - float(self._stream.time)
+        with self._lock:
+            self._blocks.append((captured, indata[:, 0].copy()))
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+    def audio(self) -> tuple[np.ndarray, float]:
+        """The captured samples, back to back, and the time of the first one: the median over all blocks of
+        (capture time - position), so one late callback does not move the whole recording."""
+        with self._lock:
+            blocks = list(self._blocks)
+        if not blocks:
+            return np.zeros(0, dtype=np.int16), 0.0
+        positions = np.cumsum([0] + [b.size for _, b in blocks[:-1]]) / AUDIO_RATE
+        start = float(np.median([at for at, _ in blocks] - positions))
+        return np.concatenate([b for _, b in blocks]), start

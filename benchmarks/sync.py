@@ -1,0 +1,380 @@
+"""``avatar bench sync``: the A/V offset each sink outputs, read from the output media itself.
+
+A remote peer (the test pattern, or the portrait speaking generated sentences) streams to a local peer on
+127.0.0.1; the local peer feeds the real sinks: the MP4 recorder (decoded afterwards with PyAV), the virtual
+microphone into a private PulseAudio null sink whose monitor is recorded, together with the virtual camera
+whose frames are timestamped as pyvirtualcam would send them, and the preview page in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from benchmarks.harness.page_capture import PreviewPageCapture
+from benchmarks.harness.processes import loopback_peer_fields
+from benchmarks.harness.sink_capture import MIC_SINK, MonitorCapture, PrivatePulseAudio, TimestampingCameraStandIn
+from media.audio import mono_int16
+from media.frames import AUDIO_RATE, AVChunk, FrameSlot
+from media.measure import summary_ms
+from media.profile.face_geometry import FaceGeometry
+from media.sync_offset import (
+    FLASH_LUMA,
+    beep_onsets,
+    below_stamp_luma,
+    flash_beep_pairs,
+    flash_onsets,
+    mouth_box,
+    mouth_darkness,
+    mouth_energy_offset,
+    paired_offsets,
+    starts_a_flash,
+)
+from media.test_pattern import ToneOnsetDetector, luma_plane
+from peer_local.service import LocalPeer
+from peer_local.settings import LocalSettings
+from peer_local.sinks.base import MediaSink
+from peer_local.sinks.recorder import RecorderSink
+from peer_remote.avatar_producer import AvatarProducer
+from peer_remote.face.portrait import PortraitAnimator
+from peer_remote.service import RemotePeer
+from peer_remote.settings import RemoteSettings
+from signaling.server import SignalingService, join_url
+from signaling.settings import SignalingSettings
+
+SINKS = ("recorder", "camera-mic", "page")
+SOURCES = ("test-pattern", "speaking")
+WARMUP_S = 3.0
+SPEECH_WINDOW_S = 4.0  # the speaking offset is fitted per window; p50/p95 over the windows
+SENTENCES = (
+    "What time is the meeting with the design team tomorrow?",
+    "Please send me the quarterly report before Friday.",
+    "I think we should move the launch to next month.",
+)
+
+
+@dataclass
+class SyncBenchConfig:
+    duration_s: float = 20.0
+    sinks: tuple[str, ...] = SINKS
+    sources: tuple[str, ...] = SOURCES
+    size: int = 320
+    fps: int = 25
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="avatar-bench-sync-")))
+
+
+class SpeechLoopProducer:
+    """The avatar's producer (portrait face) fed generated sentences back to back, with pauses between them."""
+
+    def __init__(self, inner: AvatarProducer, sentences: Sequence[np.ndarray]) -> None:
+        self.inner = inner
+        self.width, self.height = inner.width, inner.height
+        self._sentences = list(sentences)
+        self._next = 0
+
+    def clear(self) -> None:
+        self.inner.clear()
+
+    async def produce(self, slot: FrameSlot) -> AVChunk:
+        if self.inner.queued_s < 0.5:
+            speech = self._sentences[self._next % len(self._sentences)]
+            self._next += 1
+            pause = np.zeros(int(0.7 * AUDIO_RATE), dtype=np.int16)
+            await self.inner.enqueue("bench", np.concatenate([speech, pause]))
+        return await self.inner.produce(slot)
+
+
+def generated_sentences(workdir: Path) -> list[np.ndarray]:
+    from benchmarks.harness.speech import espeak, read_wav
+    from media.resample import Resampler48k
+
+    out = []
+    for i, text in enumerate(SENTENCES):
+        samples, rate = read_wav(espeak(text, workdir / f"sentence-{i}.wav"))
+        resampler = Resampler48k(rate)
+        out.append(np.concatenate([resampler.convert(samples), resampler.flush()]))
+    return out
+
+
+class ArrivalProbe:
+    """A sink that notes when each flash and beep of the test pattern arrived (monotonic clock): the sinks'
+    offsets split into what came in and what each device path added."""
+
+    def __init__(self) -> None:
+        self.flashes: list[float] = []
+        self.beeps: list[float] = []
+        self._bright = True
+        self._tone = ToneOnsetDetector()
+        self._wall_to_mono = time.monotonic() - time.time()
+
+    def on_video(self, frame: av.VideoFrame, arrival: float) -> None:
+        bright = below_stamp_luma(luma_plane(frame)) >= FLASH_LUMA
+        if bright and not self._bright:
+            self.flashes.append(arrival + self._wall_to_mono)
+        self._bright = bright
+
+    def on_audio(self, frame: av.AudioFrame, arrival: float) -> None:
+        onset = self._tone.feed(mono_int16(frame))
+        if onset is not None:
+            self.beeps.append(arrival + self._wall_to_mono + onset / AUDIO_RATE)
+
+    def on_connection(self, connected: bool) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class Capture:
+    """What one run's sinks output."""
+
+    recorder: Path | None = None
+    camera: TimestampingCameraStandIn | None = None
+    monitor: MonitorCapture | None = None
+    geometry: FaceGeometry | None = None
+    probe: ArrivalProbe | None = None
+    page: dict[str, Any] | None = None
+
+
+async def run_sync_bench(config: SyncBenchConfig) -> dict[str, Any]:
+    """Each source once, all sinks at the same time; returns the result document."""
+    pulse = PrivatePulseAudio() if "camera-mic" in config.sinks else None
+    if pulse is not None:
+        os.environ.update(pulse.env)  # before PortAudio starts: it reaches the sound server it finds then
+    results: list[dict[str, Any]] = []
+    try:
+        for source in config.sources:
+            capture = await _run_source(config, source)
+            results += analyse(capture, source, config.fps)
+    finally:
+        if pulse is not None:
+            pulse.close()
+    return {"bench": "sync", "config": {**asdict(config), "workdir": str(config.workdir)}, "sinks": results}
+
+
+async def _run_source(config: SyncBenchConfig, source: str) -> Capture:
+    from peer_local.audio_input.devices import load_sounddevice
+    from peer_local.sinks.virtual_camera import VirtualCameraSink
+    from peer_local.sinks.virtual_mic import VirtualMicSink, find_output_device
+
+    token = secrets.token_urlsafe(32)
+    capture = Capture()
+    signaling_settings = SignalingSettings.load({"host": "127.0.0.1", "port": 0, "token": token})
+    async with SignalingService(signaling_settings, token) as service:
+        fields = loopback_peer_fields(service.base_url, "sync", token)
+        remote_fields = {**fields, "width": config.size, "height": config.size, "fps": config.fps}
+        producer = None
+        if source == "speaking":
+            remote_fields |= {"source": "avatar", "face": "portrait", "face_cache_dir": config.workdir}
+            face = PortraitAnimator(None, config.size, config.size, cache_dir=config.workdir)
+            await asyncio.get_running_loop().run_in_executor(None, face.prepare)
+            capture.geometry = face.geometry
+            producer = SpeechLoopProducer(AvatarProducer(face), generated_sentences(config.workdir))
+        remote = RemotePeer(RemoteSettings.load(remote_fields), producer)  # type: ignore[arg-type]
+        sinks: list[MediaSink] = []
+        mic = camera = None
+        if "recorder" in config.sinks:
+            capture.recorder = config.workdir / f"{source}.mp4"
+            sinks.append(RecorderSink(capture.recorder, fps=config.fps))
+        if source == "test-pattern":
+            capture.probe = ArrivalProbe()
+            sinks.append(capture.probe)
+        if "camera-mic" in config.sinks:
+            mic = VirtualMicSink(find_output_device(MIC_SINK))
+            mic.start()
+            sinks.append(mic)
+            stand_in = TimestampingCameraStandIn(config.size, config.size, config.fps)
+            capture.camera = stand_in
+            camera = VirtualCameraSink(
+                config.size,
+                config.size,
+                config.fps,
+                video_delay_s=lambda: mic.output_latency_s,
+                camera_factory=lambda *a, **k: stand_in,
+            )
+            camera.start()
+            sinks.append(camera)
+            capture.monitor = MonitorCapture(load_sounddevice())
+            capture.monitor.start()
+        local = LocalPeer(LocalSettings.load({**fields, "fps": config.fps}), sinks)
+        stop_remote, stop_local = asyncio.Event(), asyncio.Event()
+        remote_task = asyncio.create_task(remote.run(stop_remote))
+        local_task = asyncio.create_task(local.run(stop_local))
+        page = PreviewPageCapture() if "page" in config.sinks and source == "test-pattern" else None
+        try:
+            if page is not None:
+                async with asyncio.timeout(60):
+                    await remote.connected.wait()
+                await page.start(join_url(service.base_url, "sync", token))
+            await asyncio.sleep(WARMUP_S + config.duration_s)
+        finally:
+            if page is not None:
+                await page.stop()
+                capture.page = page.result
+            stop_local.set()
+            async with asyncio.timeout(20):
+                await local_task
+            if capture.monitor is not None:
+                capture.monitor.stop()
+            for sink in sinks:
+                await sink.close()
+            stop_remote.set()
+            async with asyncio.timeout(20):
+                await remote_task
+    return capture
+
+
+def robust_slope(xs: list[float], ys: list[float]) -> float | None:
+    """Theil-Sen: the median of the slopes between all pairs of points, so a few glitches do not tilt it."""
+    if len(xs) < 3:
+        return None
+    x, y = np.asarray(xs), np.asarray(ys)
+    dx, dy = x[None, :] - x[:, None], y[None, :] - y[:, None]
+    upper = np.triu(dx > 0, 1)
+    return float(np.median(dy[upper] / dx[upper])) if upper.any() else None
+
+
+def decode_mp4(path: Path) -> tuple[list[float], list[np.ndarray], np.ndarray, float]:
+    """Frame times and lumas, and the audio with the time of its first sample, as a player presents them."""
+    times: list[float] = []
+    lumas: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            times.append(float(frame.time or 0.0))
+            lumas.append(luma_plane(frame))
+    parts: list[np.ndarray] = []
+    start: float | None = None
+    with av.open(str(path)) as container:
+        for audio in container.decode(audio=0):
+            if start is None:
+                start = float(audio.time or 0.0)
+            parts.append((audio.to_ndarray().reshape(-1) * 32767).astype(np.int16))
+    return times, lumas, np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16), start or 0.0
+
+
+def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
+    results = []
+    if capture.recorder is not None:
+        times, lumas, audio, audio_start = decode_mp4(capture.recorder)
+        results.append(_offsets("recorder", source, times, lumas, audio, audio_start, fps, capture.geometry))
+    if capture.camera is not None and capture.monitor is not None:
+        times, lumas = capture.camera.frames()
+        audio, audio_start = capture.monitor.audio()
+        row = _offsets("camera-mic", source, times, lumas, audio, audio_start, fps, capture.geometry)
+        if capture.probe is not None:
+            # the same offset split: as frames arrived, and what the camera and the microphone path each added
+            brightness = [below_stamp_luma(luma) for luma in lumas]
+            first = [starts_a_flash(luma, fps) for luma in lumas]
+            probe = capture.probe
+            row["arrival_offset_ms"] = summary_ms([o * 1000 for o in paired_offsets(probe.flashes, probe.beeps)])
+            row["camera_path_ms"] = summary_ms(
+                [-o * 1000 for o in paired_offsets(probe.flashes, flash_onsets(times, brightness, first))]
+            )
+            row["mic_path_ms"] = summary_ms(
+                [-o * 1000 for o in paired_offsets(probe.beeps, beep_onsets(audio, audio_start))]
+            )
+        results.append(row)
+    if capture.page is not None:
+        results.append(_page_offsets(capture.page, fps))
+    return results
+
+
+def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
+    frames = page.get("frames") or []
+    times = [at / 1000 for at, _, _ in frames]
+    first = [index % fps == 0 for _, _, index in frames]
+    flashes = [t for t in flash_onsets(times, [b for _, b, _ in frames], first) if times and t >= times[0] + 1.0]
+    pairs = flash_beep_pairs(flashes, [at / 1000 for at in page.get("beeps") or []])
+    ms = [offset * 1000 for _, offset in pairs]
+    return {
+        "sink": "page",
+        "source": "test-pattern",
+        "method": "in headless Chromium: requestVideoFrameCallback's expected display time of the first white frame "
+        "vs the beep's output time from an AudioWorklet on the <video>'s stream (getOutputTimestamp), page clock",
+        "offset_ms": summary_ms(ms),
+        "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "values_ms": [round(v, 1) for v in ms],
+        "pairs": len(ms),
+        "frames": len(frames),
+        "audio_context_latency_ms": page.get("audio_latency_ms"),  # base, output: part of the beep's output time
+        "error": page.get("error"),
+    }
+
+
+def _offsets(
+    sink: str,
+    source: str,
+    times: list[float],
+    lumas: list[np.ndarray],
+    audio: np.ndarray,
+    audio_start: float,
+    fps: int,
+    geometry: FaceGeometry | None,
+) -> dict[str, Any]:
+    skip = WARMUP_S
+    if source == "test-pattern":
+        brightness = [below_stamp_luma(luma) for luma in lumas]
+        first = [starts_a_flash(luma, fps) for luma in lumas]
+        flashes = [t for t in flash_onsets(times, brightness, first) if t >= (times[0] if times else 0) + skip]
+        pairs = flash_beep_pairs(flashes, beep_onsets(audio, audio_start))
+        offsets = [offset for _, offset in pairs]
+        method = "first white frame vs first sample of the 1 kHz beep, paired within 400 ms"
+        slope = robust_slope([at / 60 for at, _ in pairs], [offset * 1000 for _, offset in pairs])
+        extra: dict[str, Any] = {
+            "pairs": len(offsets),
+            "drift_ms_per_min": None if slope is None else round(slope, 3),
+        }
+    else:
+        assert geometry is not None
+        box = mouth_box(geometry)
+        darkness = [mouth_darkness(luma, box) for luma in lumas]
+        offsets, correlations = [], []
+        begin_at = times[0] + skip if times else 0.0
+        edges = np.arange(begin_at, (times[-1] if times else 0.0) - SPEECH_WINDOW_S / 2, SPEECH_WINDOW_S)
+        for begin in edges:
+            pick = [i for i, t in enumerate(times) if begin <= t < begin + SPEECH_WINDOW_S]
+            fit = mouth_energy_offset([times[i] for i in pick], [darkness[i] for i in pick], audio, audio_start, fps)
+            if fit is not None and fit.correlation > 0.3:
+                offsets.append(fit.offset_s)
+                correlations.append(fit.correlation)
+        method = (
+            f"mouth darkness vs audio energy per frame period, cross-correlated in 5 ms steps per "
+            f"{SPEECH_WINDOW_S:.0f} s window"
+        )
+        extra = {"windows": len(offsets), "r_p50": round(float(np.median(correlations)), 3) if correlations else None}
+    ms = [o * 1000 for o in offsets]
+    return {
+        "sink": sink,
+        "source": source,
+        "method": method,
+        "offset_ms": summary_ms(ms),
+        "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "values_ms": [round(v, 1) for v in ms],
+        **extra,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print("A/V offset at the sinks (video - audio; positive: picture late)")
+    print(f"{'sink':12} {'source':13} {'p50 ms':>8} {'p95 ms':>8} {'|p95| ms':>9} {'n':>4}  method")
+    for row in result.get("sinks", []):
+        offset = row["offset_ms"]
+        print(
+            f"{row['sink']:12} {row['source']:13} {_ms(offset['p50'])} {_ms(offset['p95'])} "
+            f"{_ms(row['abs_p95_ms'], 9)} {offset['count']:>4}  {row['method']}"
+        )
+
+
+def _ms(value: float | None, width: int = 8) -> str:
+    return f"{value:>{width}.1f}" if value is not None else f"{'-':>{width}}"
