@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         action="append",
         dest="rooms",
         metavar="ROOM",
-        help="room to join; repeat it to serve several rooms, each with its own clone",
+        help=RemoteSettings.model_fields["room"].description,  # repeatable: see the description above
     ).shown_default = RemoteSettings.model_fields["room"].default  # type: ignore[attr-defined]
     size = parser.add_argument("--size", help="video size WIDTHxHEIGHT (sets width and height)")
     width, height = (RemoteSettings.model_fields[side].default for side in ("width", "height"))

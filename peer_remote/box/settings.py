@@ -25,7 +25,8 @@ class BoxSettings(SignalingSettings):
     room: str = Field("demo", description="room the avatar joins", json_schema_extra={"flag": False})
     rooms: list[str] = Field(
         default_factory=list,
-        description="room the avatar joins (default: room, demo); repeat it for one clone per room, sharing the models",
+        description="room the avatar joins, repeatable: one clone per room, sharing the models (unset: the room "
+        "setting, AVATAR_ROOM)",
         json_schema_extra={"flag": "--room", "metavar": "ROOM"},
     )
     models_dir: Path = Field(Path("/models"), description="models volume")
