@@ -12,18 +12,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from media.protocol import AnswerPolicy, Decision, Metrics
-from media.rendezvous import wait_event
-from peer_local.in_charge import PersonInCharge
-from peer_local.listener import Listener
-from peer_local.runner import build_listener
+from media.protocol import AnswerPolicy
+from media.rtc.rendezvous import wait_event
+from peer_local.app import LocalApp
 from peer_local.service import LocalPeer
 from peer_local.settings import InChargeSettings, LocalSettings
-from peer_local.sinks.setup import build_sinks
-from peer_local.sinks.switch import SourceSwitch
-from peer_local.transcript_sender import TranscriptSender
-from peer_local.turn_latency import SpeechOnsetProbe, turn_latency_report
-from peer_remote.service import RemotePeer
+from peer_local.turn_latency import SpeechOnsetProbe
+from peer_remote.service import ProducerWrapper, RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.auth import generate_token
 from signaling.server import SignalingService, install_stop_signals, join_url
@@ -67,7 +62,6 @@ class DemoSettings(InChargeSettings):
         description="write per-turn metrics and end-of-speech -> first-audio figures here on exit",
         json_schema_extra={"metavar": "PATH"},
     )
-    bench_stamp: bool = False  # benchmarks: stamp frames so the local peer can time the answer's video
     duration_s: float | None = Field(
         None,
         gt=0,
@@ -82,11 +76,22 @@ class DemoSettings(InChargeSettings):
 
 
 class Demo:
-    """Everything on one machine: a fresh token, loopback ICE, the embedded backends."""
+    """Everything on one machine: a fresh token, loopback ICE, the embedded backends.
 
-    def __init__(self, settings: DemoSettings, explicit_devices: frozenset[str] = frozenset()) -> None:
+    A benchmark observes it through ``wrap_producer`` (wraps what the avatar streams, e.g. to stamp its frames)
+    and ``probe`` (times each answer's arrival at the laptop; by default its first audio only)."""
+
+    def __init__(
+        self,
+        settings: DemoSettings,
+        explicit_devices: frozenset[str] = frozenset(),
+        wrap_producer: ProducerWrapper | None = None,
+        probe: SpeechOnsetProbe | None = None,
+    ) -> None:
         self.settings = settings
         self.explicit_devices = explicit_devices
+        self.wrap_producer = wrap_producer
+        self.probe = probe or SpeechOnsetProbe()
         self.token = generate_token()
         self.url = ""
 
@@ -103,14 +108,8 @@ class Demo:
                 "ice_host_addresses": ["127.0.0.1"],
             }
             remote = RemotePeer(
-                RemoteSettings.load(
-                    {
-                        **peer,
-                        "face_image": self.settings.face_image,
-                        "persona": self.settings.persona,
-                        "bench_stamp": self.settings.bench_stamp,
-                    }
-                )
+                RemoteSettings.load({**peer, "face_image": self.settings.face_image, "persona": self.settings.persona}),
+                wrap_producer=self.wrap_producer,
             )
             local_settings = LocalSettings.load(
                 {
@@ -124,17 +123,13 @@ class Demo:
                     **self.settings.model_dump(include=set(InChargeSettings.model_fields)),
                 }
             )
-            sinks = build_sinks(local_settings, self.explicit_devices)
-            probe = SpeechOnsetProbe(read_video=self.settings.bench_stamp)
-            switch = SourceSwitch(sinks)
-            local = LocalPeer(local_settings, [switch, probe])
-            local.message_handlers.append(probe.on_message)
-            sender = TranscriptSender(local, half_duplex=local_settings.half_duplex)
-            in_charge = PersonInCharge(local_settings, local, switch, sender)
-            await in_charge.start()
-            listener = build_listener(local_settings, explicit_input=self.settings.input != "mic")
-            if listener is not None:
-                sender.attach(listener)
+            local = LocalApp(
+                local_settings,
+                explicit_input=self.settings.input != "mic",
+                explicit_devices=self.explicit_devices,
+                probe=self.probe,
+            )
+            await local.start()
             self.url = join_url(service.base_url, DEMO_ROOM, self.token)
             print(f"avatar demo running. Preview page: {self.url}", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
@@ -143,11 +138,11 @@ class Demo:
                     webbrowser.open(self.url)
             tasks = [
                 asyncio.create_task(remote.run(stop), name="demo-remote"),
-                asyncio.create_task(local.run(stop), name="demo-local"),
+                asyncio.create_task(local.peer.run(stop), name="demo-local"),
             ]
-            if listener is not None:
-                tasks.append(asyncio.create_task(self._listen(listener, remote), name="demo-listener"))
-            timer = asyncio.create_task(self._stop_after(stop, local), name="demo-timer")
+            if local.listener is not None:
+                tasks.append(asyncio.create_task(self._listen(local, remote), name="demo-listener"))
+            timer = asyncio.create_task(self._stop_after(stop, local.peer), name="demo-timer")
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -165,29 +160,20 @@ class Demo:
                         await asyncio.gather(*peers, *helpers, return_exceptions=True)
                 except TimeoutError:
                     logger.error("the peers did not stop within 20 s")
-                await in_charge.stop()
-                await switch.close()
-                await probe.close()
+                await local.close()
                 if self.settings.metrics_json is not None:
-                    self._write_metrics(listener, probe, sender)
+                    self._write_metrics(local)
         print("avatar demo stopped.", flush=True)
 
-    def _write_metrics(self, listener: Listener | None, probe: SpeechOnsetProbe, sender: TranscriptSender) -> None:
+    def _write_metrics(self, local: LocalApp) -> None:
         assert self.settings.metrics_json is not None
-        metrics = [m for m in sender.received if isinstance(m, Metrics)]
-        turns = listener.turns if listener else []
-        report = turn_latency_report(turns, listener.origin if listener else None, probe, metrics)
-        report["decisions"] = [m.model_dump(exclude={"v", "type"}) for m in sender.received if isinstance(m, Decision)]
-        if listener is not None:
-            report["end_of_turn_verdicts"] = [[round(t, 3), round(p, 3)] for t, p in listener.verdicts]
         self.settings.metrics_json.parent.mkdir(parents=True, exist_ok=True)
-        self.settings.metrics_json.write_text(json.dumps(report, indent=2))
+        self.settings.metrics_json.write_text(json.dumps(local.turn_metrics(), indent=2))
         print(f"metrics written to {self.settings.metrics_json}", flush=True)
 
-    async def _listen(self, listener: Listener, remote: RemotePeer) -> None:
+    async def _listen(self, local: LocalApp, remote: RemotePeer) -> None:
         """Start hearing once the avatar is ready, so nothing said is lost to model loading."""
-        await remote.connected.wait()
-        await listener.run()
+        await local.listen(ready=remote.connected)
         await asyncio.Event().wait()  # the input ended (a file): keep the demo running until stopped
 
     async def _stop_after(self, stop: asyncio.Event, local: LocalPeer) -> None:

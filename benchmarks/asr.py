@@ -36,7 +36,6 @@ async def run_asr_bench(beam_size: int = 5, end_silence_ms: int = 320) -> dict[s
     listener = Listener(
         FileAudioSource(audio, realtime=True),
         transcriber,
-        on_turn=lambda turn: None,
         turn_settings=TurnSettings(end_silence_s=end_silence_ms / 1000),
     )
     turns = await listener.run()

@@ -1,7 +1,7 @@
 """``avatar bench e2e``: spoken questions in, the avatar's answer out, timed at the local peer.
 
-Runs ``avatar demo`` (embedded CPU backends) as a child process with generated questions as its input, and
-reports per turn the end of the question -> first avatar audio and -> first speaking video frame at the local
+Runs ``avatar demo`` (embedded CPU backends) as a child process with generated questions as its input and the
+avatar's frames stamped (benchmarks/harness/stamped_demo.py), and reports per turn the end of the question -> first avatar audio and -> first speaking video frame at the local
 peer, and the A/V offset of the received answer.
 """
 
@@ -30,11 +30,12 @@ async def run_e2e_bench() -> dict[str, Any]:
     questions = conversation(workdir / "questions.wav", QUESTIONS, gap_s=GAP_S, lead_s=2.0)
     duration = 2.0 + len(QUESTIONS) * (GAP_S + 3.0) + 2.0
     report = await demo_metrics(
-        *("--input", str(questions), "--camera", "none", "--mic-out", "none", "--bench-stamp"),
+        *("--input", str(questions), "--camera", "none", "--mic-out", "none"),
         *("--duration", str(duration)),
         metrics=workdir / "metrics.json",
         log_path=workdir / "demo.log",
         timeout_s=duration + 180,
+        module="benchmarks.harness.stamped_demo",
     )
     if "error" in report:
         return report

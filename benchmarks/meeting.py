@@ -4,13 +4,15 @@ Three espeak-ng voices talk; some lines address the clone by name (or an ASR spe
 answer, one is a short noise, one pauses mid-sentence, one overlaps the previous speaker. The demo runs once
 per end-of-turn detector (silence, smart-turn) and the run is scored from its metrics JSON: answered when
 addressed, answered when not, talk-over events (the clone's voice starting while a scripted speaker speaks),
-lines cut into several turns, and end of speech -> first clone audio for addressed turns.
+lines cut into several turns, and end of speech -> first clone audio for addressed turns, beside the naive chain
+of the same models measured in the same run (benchmarks/naive_chain.py) as a ratio.
 """
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,15 @@ import numpy as np
 
 from benchmarks.harness.processes import demo_metrics
 from benchmarks.harness.speech import espeak, read_wav, write_wav
+from benchmarks.naive_chain import END_SILENCE_MS, NaiveChain
+from benchmarks.turn import ratio
 from media.measure import summary_ms
+from peer_local.asr import FasterWhisperTranscriber
+from peer_local.audio_input.base import ASR_RATE
+from peer_local.audio_input.file_source import read_file
+from peer_local.settings import ListeningSettings
+from peer_remote.backends import build_llm, build_persona, build_tts
+from peer_remote.settings import RemoteSettings
 
 RATE = 22_050
 VOICES = {"A": "en-us+m3", "B": "en-us+f3", "C": "en-gb+m7"}
@@ -34,6 +44,7 @@ class Line:
 
 
 PAUSE_S = 0.8
+PRE_ROLL_S = 0.2  # what the end-of-turn detector keeps from before speech began (TurnSettings.pre_roll_s)
 SCRIPT = (
     Line("A", ("Good morning everyone, let us start with the release.",)),
     Line("B", ("The build is green and all the tests pass.",)),
@@ -151,6 +162,50 @@ async def run_demo(workdir: Path, meeting: Path, duration_s: float, detector: st
     )
 
 
+async def naive_chain(meeting: Path, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The addressed lines through the same models one after another in this process (after the demo ended:
+    nothing else runs): 320 ms of silence, ASR of the line, the LLM to its first sentence, TTS of that sentence."""
+    listening = ListeningSettings.load({})
+    transcriber = FasterWhisperTranscriber(listening.asr)
+    speaking = RemoteSettings.load({})
+    llm, tts = build_llm(speaking), build_tts(speaking)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, transcriber.load)
+    await llm.load()
+    await tts.load()
+    chain = NaiveChain(
+        llm,
+        tts,
+        build_persona(speaking, llm.name),
+        speaking.context_tokens,
+        speaking.max_tokens,
+        speaking.temperature,
+    )
+    audio = read_file(meeting)
+
+    def turn_audio(line: dict[str, Any]) -> np.ndarray:
+        """The line as the detector cuts it: pre-roll before the speech, a short tail after."""
+        begin, end = int((line["start_s"] - PRE_ROLL_S) * ASR_RATE), int((line["end_s"] + 0.1) * ASR_RATE)
+        return audio[max(0, begin) : end]
+
+    await chain.spoken_turn_ms(transcriber, turn_audio(lines[0]))  # warm, as the demo is by its earlier turns
+    per_line = []
+    for line in (line for line in lines if line["addressed"]):
+        figures = await chain.spoken_turn_ms(transcriber, turn_audio(line))
+        if figures is not None:
+            per_line.append({"line": line["line"], **asdict(figures)})
+    return {
+        "end_of_speech_to_first_audio_ms": summary_ms([float(f["total_ms"]) for f in per_line]),
+        "end_silence_ms": END_SILENCE_MS,
+        "per_line": per_line,
+    }
+
+
+def ratios(run: dict[str, Any], naive: dict[str, Any]) -> dict[str, float | None]:
+    product, baseline = run["end_of_speech_to_first_audio_ms"], naive["end_of_speech_to_first_audio_ms"]
+    return {f"ratio_to_naive_chain_{q}": ratio(product[q], baseline[q]) for q in ("p50", "p95")}
+
+
 async def run_meeting_bench(detectors: tuple[str, ...] = ("silence", "smart-turn")) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="avatar-bench-meeting-"))
     meeting, lines = render_script(workdir)
@@ -159,6 +214,11 @@ async def run_meeting_bench(detectors: tuple[str, ...] = ("silence", "smart-turn
     for detector in detectors:
         report = await run_demo(workdir, meeting, duration_s, detector)
         result[detector] = report if "error" in report else score(lines, report)
+    naive = await naive_chain(meeting, lines)
+    result["naive_chain"] = naive
+    for detector in detectors:
+        if "error" not in result[detector]:
+            result[detector].update(ratios(result[detector], naive))
     return result
 
 
@@ -179,3 +239,14 @@ def print_meeting_table(result: dict[str, Any]) -> None:
         print(f"  lines cut into several turns  {run['lines_cut_into_several_turns']}")
         print(f"  mid-sentence pauses cut       {run['mid_sentence_pause_lines_cut']}")
         print(f"  end of speech -> first audio  {figures}")
+        print(
+            f"  / naive chain                 p50 {run.get('ratio_to_naive_chain_p50')}x, "
+            f"p95 {run.get('ratio_to_naive_chain_p95')}x"
+        )
+    naive = result.get("naive_chain")
+    if naive is not None:
+        latency = naive["end_of_speech_to_first_audio_ms"]
+        print(
+            f"naive chain (320 ms silence + ASR + LLM to its first sentence + TTS, one after another): "
+            f"p50 {latency['p50']} ms, p95 {latency['p95']} ms (n={latency['count']})"
+        )

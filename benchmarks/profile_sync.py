@@ -84,8 +84,8 @@ class StatusTimes:
 async def connect_once(fields: dict[str, Any], profile: Profile) -> tuple[StatusTimes, ProfileSender]:
     local = LocalPeer(LocalSettings.load(fields), [])
     times = StatusTimes()
-    local.channel_open_handlers.append(times.on_open)
-    local.message_handlers.append(times.on_message)
+    local.channel_opened.connect(times.on_open)
+    local.message_received.connect(times.on_message)
     sender = ProfileSender(local, profile)
     stop = asyncio.Event()
     task = asyncio.create_task(local.run(stop))

@@ -1,8 +1,8 @@
 """``avatar bench turn``: transcript in -> first audio frame out, over 10 turns, with each stage beside it.
 
 In the same run, the baseline: a naive chain of the same models called one after another in this process, with
-nothing else running (the LLM streamed to the end of its first clause, then the TTS's first block of that clause),
-so the product's figure is reported as a ratio to what its own models need.
+nothing else running (benchmarks/naive_chain.py: the LLM streamed to the end of its first sentence, then the TTS's
+first block of that sentence), so the product's figure is reported as a ratio to what its own models need.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 from typing import Any
 
+from benchmarks.naive_chain import NaiveChain
 from media.clock import MediaClock
 from media.measure import summary_ms
 from media.protocol import DataMessage, Transcript
 from media.stream import AVStream
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.backends import build_face, build_llm, build_persona, build_tts
-from peer_remote.chunking import ClauseChunker
 from peer_remote.conversation import Conversation
 from peer_remote.llm.base import LanguageModel
 from peer_remote.responder import ReplySettings, Responder
@@ -108,35 +108,18 @@ def ratio(product: float | None, baseline: float | None) -> float | None:
 
 
 async def naive_chain_ms(settings: RemoteSettings, llm: LanguageModel, tts: Synthesizer, turns: int) -> list[float]:
-    """Per question: ms from the question to the TTS's first block of the LLM's first clause, the models called
-    one after another with nothing else running (a fresh conversation each time: the persona and the question)."""
-    loop = asyncio.get_running_loop()
-    figures = []
-    for i in range(turns):
-        conversation = Conversation(build_persona(settings, llm.name), llm.count_tokens, settings.context_tokens)
-        conversation.add_user(QUESTIONS[i % len(QUESTIONS)])
-        start = loop.time()
-        chunker = ClauseChunker()
-        first: str | None = None
-        stream = llm.stream(conversation.messages("en"), settings.max_tokens, settings.temperature)
-        try:
-            async for delta in stream:
-                if chunks := chunker.feed(delta):
-                    first = chunks[0]
-                    break
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
-        first = first or next(iter(chunker.flush()), None)
-        if first is None:
-            continue
-        synthesis = tts.synthesize(first)
-        try:
-            async for _ in synthesis:
-                break
-        finally:
-            await synthesis.aclose()  # type: ignore[attr-defined]
-        figures.append(round((loop.time() - start) * 1000, 1))
-    return figures
+    """Per question: ms from the question to the TTS's first block of the LLM's first sentence (a fresh
+    conversation each time: the persona and the question)."""
+    chain = NaiveChain(
+        llm,
+        tts,
+        build_persona(settings, llm.name),
+        settings.context_tokens,
+        settings.max_tokens,
+        settings.temperature,
+    )
+    figures = [await chain.reply_ms(QUESTIONS[i % len(QUESTIONS)]) for i in range(turns)]
+    return [ms for ms in figures if ms is not None]
 
 
 def print_turn_table(result: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from benchmarks.harness.janus import JanusSfu, JanusSubscriber, SfuUnavailableEr
 from benchmarks.harness.processes import cpu_percent, cpu_sample, start_avatar, stop_process
 from benchmarks.harness.receiver import ReceivingPeer
 from benchmarks.soak import WindowedMeter
-from media.ice import pin_host_addresses
+from media.rtc.ice import pin_host_addresses
 from signaling.messages import Role
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings

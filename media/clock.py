@@ -22,11 +22,6 @@ class MediaClock:
         self._start_mono = pacing_clock()
         self._start_wall = time.time()
 
-    @property
-    def start_wall(self) -> float:
-        """Epoch seconds of media time zero (for stamps read by other processes)."""
-        return self._start_wall
-
     def now(self) -> float:
         """Media time in seconds."""
         return pacing_clock() - self._start_mono

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
 import time
@@ -12,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiortc import RTCDataChannel
 
+from media.events import Event
 from media.protocol import (
     MAX_MESSAGE_BYTES,
     DataMessage,
@@ -29,18 +29,20 @@ MessageHandler = Callable[[DataMessage], Awaitable[None] | None]
 
 
 class DataChannelEndpoint:
-    """Wraps an :class:`RTCDataChannel` with the protocol; ``on_message`` gets every valid non-ping message."""
+    """Wraps an :class:`RTCDataChannel` with the protocol; ``message_received`` gets every valid non-ping message
+    (``listener``, if given, is its first listener)."""
 
-    def __init__(self, channel: RTCDataChannel, on_message: MessageHandler | None = None, name: str = "") -> None:
+    def __init__(self, channel: RTCDataChannel, listener: MessageHandler | None = None, name: str = "") -> None:
         self.channel = channel
         self.name = name or channel.label
-        self.on_message = on_message
+        self.message_received: Event[[DataMessage]] = Event(f"{self.name}.message_received")
+        if listener is not None:
+            self.message_received.connect(listener)
         self.rtts_ms: deque[float] = deque(maxlen=1000)
         self.errors_received: deque[Error] = deque(maxlen=100)
         self.rejected = 0
         self._ping_ids = itertools.count()
         self._pending: dict[int, asyncio.Future[float]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         channel.on("message", self._on_raw)
 
     @property
@@ -73,8 +75,7 @@ class DataChannelEndpoint:
             self._pending.pop(ping_id, None)
 
     def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self.message_received.cancel_pending()
         for future in self._pending.values():
             future.cancel()
 
@@ -99,19 +100,4 @@ class DataChannelEndpoint:
         if isinstance(message, Error):
             self.errors_received.append(message)
             logger.warning("%s: peer reported error %s: %s", self.name, message.code, message.message)
-        if self.on_message is None:
-            return
-        try:
-            result = self.on_message(message)
-        except Exception:
-            logger.exception("%s: handler failed for %s", self.name, message.type)
-            return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("%s: handler failed", self.name, exc_info=task.exception())
+        self.message_received.emit(message)

@@ -51,6 +51,11 @@ class Event(Generic[P]):
             if inspect.isawaitable(result):
                 self._schedule(result)
 
+    def cancel_pending(self) -> None:
+        """Cancel the coroutine listeners still running (their owner is closing)."""
+        for task in list(self._tasks):
+            task.cancel()
+
     def _schedule(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)
         self._tasks.add(task)

@@ -108,10 +108,6 @@ class AVScheduler:
         self._room.set()
         return len(idle)
 
-    @property
-    def queued_s(self) -> float:
-        return len(self._chunks) / self.fps
-
     def notify_sent(self, kind: str, chunk: AVChunk) -> None:
         """A track has just handed (the start of) ``chunk`` to the encoders."""
         self.sent.emit(kind, chunk)

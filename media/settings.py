@@ -8,7 +8,7 @@ from typing import Any
 from aiortc import RTCIceServer
 from pydantic import Field, SecretStr, field_validator
 
-from media.ice import ice_server_from_dict, parse_ice_server
+from media.rtc.ice import ice_server_from_dict, parse_ice_server
 from signaling.settings import AvatarSettings
 
 ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

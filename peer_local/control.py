@@ -10,9 +10,9 @@ echoed to viewers for the page's badge; ``answer-now``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
+from media.events import Event
 from media.protocol import AnswerNow, AnswerPolicy, Control, Interrupt
 from peer_local.service import LocalPeer
 from peer_local.sinks.switch import SourceSwitch
@@ -44,8 +44,8 @@ class LiveControl:
         self.answer: AnswerPolicy = answer
         self.answer_requests = 0
         self.person_mic_ready = False  # the person's real microphone runs and can go to the meeting
-        self.on_change: Callable[[LiveControl], None] | None = None
-        peer.channel_open_handlers.append(self._announce)  # a (re)connected avatar learns the current state
+        self.changed: Event[[LiveControl]] = Event("changed")
+        peer.channel_opened.connect(self._announce)  # a (re)connected avatar learns the current state
 
     @property
     def answering(self) -> bool:
@@ -79,8 +79,7 @@ class LiveControl:
     def _changed(self) -> None:
         self._announce()
         logger.info("control: %s", self.describe())
-        if self.on_change is not None:
-            self.on_change(self)
+        self.changed.emit(self)
 
     def take_over(self) -> None:
         self.mode = "person"

@@ -48,15 +48,18 @@ class KeyCommands:
             self._saved_mode = termios.tcgetattr(self.stdin.fileno())
             tty.setcbreak(self.stdin.fileno())  # single keys, no Enter; Ctrl-C still interrupts
         self.show(self.control.describe())
-        self.control.on_change = lambda control: self.show(control.describe())
+        self.control.changed.connect(self._show_state)
         self._thread = threading.Thread(target=self._run, daemon=True, name="control-keys")
         self._thread.start()
         return True
 
+    def _show_state(self, control: LiveControl) -> None:
+        self.show(control.describe())
+
     def stop(self) -> None:
         """Stop reading and give the terminal back as it was (bounded: the reader polls every 0.1 s)."""
         self._stop.set()
-        self.control.on_change = None
+        self.control.changed.disconnect(self._show_state)
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None

@@ -56,12 +56,11 @@ class PersonInCharge:
         self.switch = switch
         self.profile_sender = ProfileSender(peer, Profile.open(settings.profile)) if settings.profile else None
         self.control = LiveControl(peer, switch, settings.answer)
-        sender.answering = lambda: self.control.answering
         self.session_log: SessionLog | None = None
         if (settings.session_log or "").lower() != "none":
             self.session_log = SessionLog(Path(settings.session_log) if settings.session_log else default_log_path())
-            sender.on_sent.append(self.session_log.heard)
-            peer.message_handlers.append(self.session_log.on_message)
+            sender.transcript_sent.connect(self.session_log.heard)
+            peer.message_received.connect(self.session_log.on_message)
             logger.info("session log: %s", self.session_log.path)
         self._started: list[Any] = []
 

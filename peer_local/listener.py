@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from media.events import Event
 from peer_local.asr.base import AsrResult, Transcriber
 from peer_local.audio_input.base import ASR_RATE, AudioSource
 from peer_local.turns import (
@@ -78,36 +77,29 @@ class EndOfTurnModel(Protocol):
         ...
 
 
-TurnCallback = Callable[[HeardTurn], Awaitable[None] | None]
-
-
 def _ignore_result(future: asyncio.Future[AsrResult]) -> None:
     if not future.cancelled():
         future.exception()  # retrieved: an unused early transcription that failed is not an error
 
 
-SpeechCallback = Callable[[float], None]
-
-
 class Listener:
-    """Turns what a source hears into transcribed turns; ``speech-start`` is reported at once (barge-in)."""
+    """Turns what a source hears into transcribed turns (``turn_heard``); ``speech_started`` is reported at once
+    (barge-in). The speech events pass the time on the listener's clock."""
 
     def __init__(
         self,
         source: AudioSource,
         transcriber: Transcriber,
-        on_turn: TurnCallback,
-        on_speech_start: SpeechCallback | None = None,
         turn_settings: TurnSettings | None = None,
         vad: SileroVad | None = None,
         turn_model: EndOfTurnModel | None = None,
     ) -> None:
         self.source = source
         self.transcriber = transcriber
-        self.on_turn = on_turn
-        self.on_speech_start = on_speech_start
-        self.on_speech_confirmed: SpeechCallback | None = None  # speech lasted min_speech_s: not a click
-        self.on_speech_stop: SpeechCallback | None = None  # the turn (or a discarded burst) ended
+        self.turn_heard: Event[[HeardTurn]] = Event("turn_heard")
+        self.speech_started: Event[[float]] = Event("speech_started")
+        self.speech_confirmed: Event[[float]] = Event("speech_confirmed")  # speech lasted min_speech_s: not a click
+        self.speech_stopped: Event[[float]] = Event("speech_stopped")  # the turn (or a discarded burst) ended
         self.detector = EndOfTurnDetector(turn_settings)
         self.turn_model = turn_model
         if turn_model is not None and self.detector.settings.pause_s is None:
@@ -115,6 +107,8 @@ class Listener:
         self.verdicts: list[tuple[float, float]] = []  # (time, completion probability) per judged pause
         self.vad = vad or SileroVad()
         self.muted = False  # half-duplex: while True, input is ignored
+        self._muted_until_s = float("-inf")  # ... and until then (the avatar's echo still arriving)
+        self._position_s = 0.0  # source time of the last block heard
         self.turns: list[HeardTurn] = []
         self.discarded = 0
         self._ids = itertools.count(1)
@@ -131,6 +125,13 @@ class Listener:
     def now_s(self) -> float:
         """The listener's clock: seconds since the source's time 0 (wall-clock paced for live inputs)."""
         return time.monotonic() - (self._origin if self._origin is not None else time.monotonic())
+
+    def set_muted(self, muted: bool, tail_s: float = 0.0) -> None:
+        """Half-duplex: ignore the input while the avatar speaks and for ``tail_s`` after it stops (its voice
+        coming back through a meeting arrives late)."""
+        if not muted and self.muted:
+            self._muted_until_s = self._position_s + tail_s  # on the source's clock, as the blocks are
+        self.muted = muted
 
     async def run(self) -> list[HeardTurn]:
         """Listen until the source ends; returns every transcribed turn."""
@@ -167,11 +168,11 @@ class Listener:
         return self.turns
 
     async def _step(self, block: np.ndarray, t_s: float) -> None:
-        if self.muted:
+        self._position_s = t_s
+        if self.muted or t_s < self._muted_until_s:
             if self.detector.in_speech:
                 self.detector.flush(t_s)  # discard what was being said into the avatar's own voice
-                if self.on_speech_stop is not None:
-                    self.on_speech_stop(t_s)
+                self.speech_stopped.emit(t_s)
             self.vad.reset()
             return
         probability = self.vad(block)
@@ -181,8 +182,7 @@ class Listener:
     async def _handle(self, event: TurnEvent) -> None:
         if isinstance(event, SpeechStarted):
             logger.debug("speech started at %.2f s", event.t_s)
-            if self.on_speech_start is not None:
-                self.on_speech_start(event.t_s)
+            self.speech_started.emit(event.t_s)
         elif isinstance(event, SilenceStarted):
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(None, self.transcriber.transcribe, event.audio)
@@ -191,16 +191,13 @@ class Listener:
         elif isinstance(event, PauseDetected):
             await self._judge(event)
         elif isinstance(event, SpeechConfirmed):
-            if self.on_speech_confirmed is not None:
-                self.on_speech_confirmed(event.t_s)
+            self.speech_confirmed.emit(event.t_s)
         elif isinstance(event, SpeechDiscarded):
             self._early = None
             self.discarded += 1
-            if self.on_speech_stop is not None:
-                self.on_speech_stop(event.start_s)
+            self.speech_stopped.emit(event.start_s)
         else:
-            if self.on_speech_stop is not None:
-                self.on_speech_stop(event.detected_s)
+            self.speech_stopped.emit(event.detected_s)
             early, self._early = self._early, None
             if early is not None and early.voice_end_s != event.end_s:
                 early = None  # speech resumed after that transcription began: it misses the end
@@ -259,9 +256,4 @@ class Listener:
                 continue
             self.turns.append(heard)
             logger.info("heard %r (%.2f-%.2f s, ASR %.0f ms)", heard.text, heard.start_s, heard.end_s, heard.asr_ms)
-            try:
-                result_or_awaitable = self.on_turn(heard)
-                if inspect.isawaitable(result_or_awaitable):
-                    await result_or_awaitable
-            except Exception:
-                logger.exception("turn handler failed")
+            self.turn_heard.emit(heard)

@@ -7,13 +7,15 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from media.datachannel import DataChannelEndpoint, MessageHandler
-from media.ice import pin_host_addresses
+from media.datachannel import DataChannelEndpoint
+from media.events import Event
 from media.protocol import DataMessage
-from media.rendezvous import join_room
+from media.rtc import patches
+from media.rtc.ice import pin_host_addresses
+from media.rtc.rendezvous import join_room
 from peer_local.session import RemoteSession
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
@@ -24,23 +26,17 @@ logger = logging.getLogger(__name__)
 
 
 class LocalPeer:
-    """Receives the avatar into ``sinks``; reconnects after remote restarts, failures and signaling loss."""
+    """Receives the avatar into ``sinks``; reconnects after remote restarts, failures and signaling loss.
 
-    def __init__(
-        self,
-        settings: LocalSettings,
-        sinks: Sequence[MediaSink],
-        on_message: MessageHandler | None = None,
-        role: Role = Role.LOCAL,
-    ) -> None:
+    ``message_received`` carries every data-channel message of whichever session is current; ``channel_opened``
+    fires when a session's data channel opens (a (re)connected avatar: time to send what it should know)."""
+
+    def __init__(self, settings: LocalSettings, sinks: Sequence[MediaSink], role: Role = Role.LOCAL) -> None:
         self.settings = settings
         self.role = role
         self.sinks = list(sinks)
-        self.on_message = on_message
-        self.on_channel_open: Callable[[], None] | None = None
-        # further parties (profile sync, live control, session log) see every message and every channel open
-        self.message_handlers: list[MessageHandler] = []
-        self.channel_open_handlers: list[Callable[[], None]] = []
+        self.message_received: Event[[DataMessage]] = Event("message_received")
+        self.channel_opened: Event[[]] = Event("channel_opened")
         self.session: RemoteSession | None = None
         self.sessions_started = 0
         self.session_changed = asyncio.Event()
@@ -51,6 +47,7 @@ class LocalPeer:
         self._ice_servers: list[dict[str, Any]] = []
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
+        patches.install()
 
     async def wait_session(self) -> RemoteSession:
         """The current session, waiting for one to start (callers bound the wait)."""
@@ -149,8 +146,9 @@ class LocalPeer:
             await self._drop_session(f"remote said bye ({message.reason or 'no reason'})", retry=True)
 
     async def _start_session(self, client: SignalingClient, remote_id: str) -> None:
-        session = RemoteSession(remote_id, self.settings, self.sinks, self._dispatch_message, self._ice_servers)
-        session.channel_open_callback = self._channel_opened
+        session = RemoteSession(remote_id, self.settings, self.sinks, self._ice_servers)
+        session.endpoint.message_received.connect(self.message_received.emit)
+        session.channel_opened.connect(self.channel_opened.emit)
         self.session = session
         self.sessions_started += 1
         self.session_changed.set()
@@ -161,19 +159,6 @@ class LocalPeer:
             await self._drop_session(f"could not send the offer: {exc}", retry=True)
             return
         self._answer_watch = asyncio.create_task(self._watch_answer(session), name="answer-watch")
-
-    def _dispatch_message(self, message: DataMessage) -> Awaitable[None] | None:
-        pending = [
-            result
-            for handler in (self.on_message, *self.message_handlers)
-            if handler is not None and (result := handler(message)) is not None
-        ]
-        return asyncio.gather(*pending) if pending else None  # type: ignore[return-value]
-
-    def _channel_opened(self) -> None:
-        for handler in (self.on_channel_open, *self.channel_open_handlers):
-            if handler is not None:
-                handler()
 
     async def _watch_answer(self, session: RemoteSession) -> None:
         if not await session.wait_answered():
@@ -206,6 +191,7 @@ class LocalPeer:
             "connection to the avatar ended: %s%s", reason, "; reconnecting" if retry and self._remote_id else ""
         )
         await session.close()
+        self.message_received.cancel_pending()  # listeners still busy with the ended session's messages
         if retry:
             lived = time.monotonic() - session.started_at
             self._backoff = (

@@ -6,19 +6,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from media.codecs import prefer_video_codec
-from media.datachannel import DataChannelEndpoint, MessageHandler
-from media.ice import rtc_configuration
-from media.peer_connection import close_peer_connection
-from media.receive_tuning import tune_receiver
-from media.rendezvous import wait_event
-from media.sdp_policy import check_sdp
+from media.datachannel import DataChannelEndpoint
+from media.events import Event
+from media.rtc.codecs import prefer_video_codec
+from media.rtc.ice import rtc_configuration
+from media.rtc.peer_connection import close_peer_connection
+from media.rtc.rendezvous import wait_event
+from media.rtc.sdp_policy import check_sdp
 from peer_local.settings import LocalSettings
 from peer_local.sinks.base import MediaSink
 
@@ -35,7 +35,6 @@ class RemoteSession:
         remote_id: str,
         settings: LocalSettings,
         sinks: Sequence[MediaSink],
-        on_message: MessageHandler | None,
         advertised_ice_servers: list[dict[str, Any]] | None = None,
     ) -> None:
         self.remote_id = remote_id
@@ -51,24 +50,21 @@ class RemoteSession:
         self._answered = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self.buffers: dict[str, object] = {}
         for kind in ("audio", "video"):
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
-            self.buffers[kind] = tune_receiver(transceiver.receiver, kind)
             if kind == "video" and settings.codec:
                 prefer_video_codec(transceiver, settings.codec)
         channel = self.pc.createDataChannel(DATA_CHANNEL_LABEL, ordered=True)
-        self.endpoint = DataChannelEndpoint(channel, on_message, name=f"dc:{remote_id}")
+        self.endpoint = DataChannelEndpoint(channel, name=f"dc:{remote_id}")
         self.channel_open = asyncio.Event()
-        self.channel_open_callback: Callable[[], None] | None = None
+        self.channel_opened: Event[[]] = Event("channel_opened")
         channel.on("open", self._on_channel_open)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
     def _on_channel_open(self) -> None:
         self.channel_open.set()
-        if self.channel_open_callback is not None:
-            self.channel_open_callback()
+        self.channel_opened.emit()
 
     async def create_offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())

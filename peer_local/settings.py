@@ -47,6 +47,9 @@ class ListeningSettings(AvatarSettings):
     )
     asr: WhisperSettings = WhisperSettings()
     half_duplex: bool = Field(False, description="ignore the input while the avatar speaks (echo guard)")
+    half_duplex_tail_ms: int = Field(
+        400, ge=0, le=3000, description="with --half-duplex, the input is still ignored this long after (its echo)"
+    )
 
     def turn_settings(self) -> TurnSettings:
         return TurnSettings(

@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from media.events import Event
 from media.protocol import DataMessage, Interrupt, Metrics, Speech, Transcript, TranscriptTimings, Turn
 from peer_local.listener import HeardTurn, Listener
 from peer_local.service import LocalPeer
@@ -21,12 +22,21 @@ class TranscriptSender:
     """Sends each heard turn as a ``transcript``, ``speech`` start/stop (the avatar holds its answer while
     someone speaks) and ``interrupt`` on barge-in: at once while the avatar speaks, and once speech is confirmed
     (not a click) while it prepares an answer. Keeps transcripts that could not be sent (no connection yet) and
-    sends them when the data channel opens."""
+    sends them when the data channel opens. ``answering`` says whether heard turns go to the avatar at all
+    (live control: not while the person is in charge)."""
 
-    def __init__(self, peer: LocalPeer, listener: Listener | None = None, half_duplex: bool = False) -> None:
+    def __init__(
+        self,
+        peer: LocalPeer,
+        half_duplex: bool = False,
+        answering: Callable[[], bool] = lambda: True,
+        echo_tail_s: float = 0.0,
+    ) -> None:
         self.peer = peer
-        self.listener = listener
+        self.listener: Listener | None = None
         self.half_duplex = half_duplex
+        self.answering = answering
+        self.echo_tail_s = echo_tail_s  # half-duplex: still deaf this long after the avatar stops
         self.avatar_speaking = False
         self.avatar_thinking = False
         self.speech_messages_sent = 0
@@ -36,17 +46,16 @@ class TranscriptSender:
         self.received: list[DataMessage] = []
         self.turn_state_changed = asyncio.Event()
         self._pending: deque[Transcript] = deque(maxlen=PENDING_TRANSCRIPTS)
-        self.answering: Callable[[], bool] = lambda: True  # live control: False while the person is in charge
-        self.on_sent: list[Callable[[Transcript], None]] = []  # e.g. the session log
-        peer.on_message = self.on_message
-        peer.on_channel_open = self.flush
+        self.transcript_sent: Event[[Transcript]] = Event("transcript_sent")  # e.g. the session log
+        peer.message_received.connect(self.on_message)
+        peer.channel_opened.connect(self.flush)
 
     def attach(self, listener: Listener) -> None:
         self.listener = listener
-        listener.on_turn = self.on_turn
-        listener.on_speech_start = self.on_speech_start
-        listener.on_speech_confirmed = self.on_speech_confirmed
-        listener.on_speech_stop = self.on_speech_stop
+        listener.turn_heard.connect(self.on_turn)
+        listener.speech_started.connect(self.on_speech_start)
+        listener.speech_confirmed.connect(self.on_speech_confirmed)
+        listener.speech_stopped.connect(self.on_speech_stop)
 
     def on_speech_start(self, t_s: float) -> None:
         if self.peer.send(Speech(state="start")):
@@ -102,8 +111,7 @@ class TranscriptSender:
 
     def _sent(self, message: Transcript) -> None:
         self.sent.append(message)
-        for callback in self.on_sent:
-            callback(message)
+        self.transcript_sent.emit(message)
 
     def on_message(self, message: DataMessage) -> None:
         self.received.append(message)
@@ -113,7 +121,7 @@ class TranscriptSender:
             self.avatar_thinking = message.state == "thinking"
             self.turn_state_changed.set()
             if self.listener is not None and self.half_duplex:
-                self.listener.muted = self.avatar_speaking
+                self.listener.set_muted(self.avatar_speaking, self.echo_tail_s)
         elif isinstance(message, Metrics):
             logger.info(
                 "turn %s metrics: %s", message.turn_id, ", ".join(f"{k}={v:.0f}" for k, v in message.values.items())

@@ -28,7 +28,6 @@ from media.protocol import (
     Transcript,
     Turn,
 )
-from media.stamping import StampingProducer
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer
 from peer_remote.answer_policy import AnswerDecider, names_for
@@ -46,6 +45,7 @@ from peer_remote.tts.base import Synthesizer
 logger = logging.getLogger(__name__)
 
 Reply = Callable[[DataMessage], None]
+ProducerWrapper = Callable[[AVProducer, MediaClock], AVProducer]  # wraps what is streamed (benchmarks stamp frames)
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,28 @@ class Avatar:
     """One room's clone: decides which turns to answer, answers them on its stream, follows the person's control
     and wears the profile the person's laptop syncs. ``said`` carries every message for the room's subscribers."""
 
-    def __init__(self, settings: RemoteSettings, clock: MediaClock, backends: CloneBackends | None = None) -> None:
+    def __init__(
+        self,
+        settings: RemoteSettings,
+        clock: MediaClock,
+        backends: CloneBackends | None = None,
+        producer: AVProducer | None = None,
+        wrap_producer: ProducerWrapper | None = None,
+    ) -> None:
+        """``producer``: stream this instead (a clone that never speaks); ``wrap_producer``: wraps what is
+        streamed, for a benchmark to observe it."""
         self.settings = settings
         self.said: Event[[DataMessage]] = Event("said")
         self.producer: AVProducer
-        self.speaking: AvatarProducer | None = None  # None: a test pattern that never speaks
-        if settings.source == "test-pattern":
+        self.speaking: AvatarProducer | None = None  # None: a test pattern (or a given producer) that never speaks
+        if producer is not None:
+            self.producer = producer
+        elif settings.source == "test-pattern":
             self.producer = TestPatternProducer(clock, settings.width, settings.height)
         else:
             backends = backends or CloneBackends.build(settings)
             self.producer = self.speaking = AvatarProducer(backends.face)
-        streamed: AVProducer = StampingProducer(self.producer, clock) if settings.bench_stamp else self.producer
+        streamed = wrap_producer(self.producer, clock) if wrap_producer is not None else self.producer
         self.stream = AVStream(streamed, clock, settings.fps, settings.lookahead_s)
         self.floor = Floor()
         self.decider = AnswerDecider("always", tuple(settings.names) or ("Alex",), settings.answer_settings())

@@ -41,6 +41,7 @@ class AvatarProducer:
 
     @property
     def queued_s(self) -> float:
+        """Seconds of speech queued and not yet played."""
         return self._queued_samples / AUDIO_RATE
 
     async def enqueue(self, turn_id: str, samples: np.ndarray) -> None:

@@ -1,7 +1,8 @@
 """Cutting streamed LLM text into clauses for TTS, so the first one reaches TTS early.
 
 A chunk ends at a sentence end (``.``, ``!``, ``?``, ``…`` followed by a space or the end), or at a
-comma, colon, semicolon or dash once the chunk is long enough. A dot never ends a chunk inside a number
+comma, colon, semicolon or dash once the chunk is long enough, or at a space before ``max_chars`` (the first chunk
+sooner: the turn's first audio waits for its synthesis). A dot never ends a chunk inside a number
 (``3.5``), after a known abbreviation (``e.g.``, ``Dr.``) or after a single-letter initial (``J. K.``); a
 comma never inside a number (``1,000``). A boundary is only decided once the next character is seen.
 """
@@ -84,7 +85,9 @@ _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
 class ChunkingSettings:
     first_min_chars: int = 12  # a comma may end the first chunk once it is this long
     min_chars: int = 40  # ... and later chunks once they are this long
-    max_chars: int = 220  # no sentence end by then: cut at the last space
+    # no sentence end or clause cut by then: cut at the last space (the first chunk sooner: its TTS is waited for)
+    first_max_chars: int = 60
+    max_chars: int = 220
 
 
 class ClauseChunker:
@@ -111,8 +114,12 @@ class ClauseChunker:
 
     def _find_cut(self) -> int | None:
         text = self._buffer
-        min_clause = self.settings.first_min_chars if self._emitted == 0 else self.settings.min_chars
-        for i, char in enumerate(text[:-1]):  # the last character has no follower yet
+        first = self._emitted == 0
+        min_clause = self.settings.first_min_chars if first else self.settings.min_chars
+        max_chars = min(self.settings.first_max_chars, self.settings.max_chars) if first else self.settings.max_chars
+        # the last character has no follower yet; nothing past max_chars is looked at, so that how the stream
+        # was split never changes the cut
+        for i, char in enumerate(text[: min(len(text) - 1, max_chars)]):
             follower = text[i + 1]
             if char == "\n":
                 return i + 1
@@ -129,9 +136,9 @@ class ClauseChunker:
                 if char == "," and i > 0 and text[i - 1].isdigit() and i + 1 < len(text) and text[i + 1].isdigit():
                     continue
                 return i + 1
-        if len(text) > self.settings.max_chars:
-            space = text.rfind(" ", 0, self.settings.max_chars)
-            return space + 1 if space > 0 else self.settings.max_chars
+        if len(text) > max_chars:
+            space = text.rfind(" ", 0, max_chars)
+            return space + 1 if space > 0 else max_chars
         return None
 
     @staticmethod

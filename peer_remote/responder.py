@@ -27,6 +27,7 @@ from peer_remote.tts.base import Synthesizer, TtsError
 logger = logging.getLogger(__name__)
 
 DONE_TIMEOUT_S = 120.0
+WARM_UP_QUESTION = "Hello."
 
 
 @dataclass
@@ -87,9 +88,27 @@ class Responder:
         stream.scheduler.sent.connect(self._on_sent)
 
     async def load(self) -> None:
-        """Load the models before the first turn."""
+        """Load the models before the first turn, and evaluate the persona's prompt once so that the first turn
+        does not pay for it (llama.cpp keeps the evaluated tokens and reuses the longest common prefix)."""
         await self.llm.load()
         await self.tts.load()
+        await self._warm_prompt()
+
+    async def _warm_prompt(self) -> None:
+        warm = Conversation(self.conversation.persona, self.llm.count_tokens, self.conversation.budget_tokens)
+        warm.add_user(WARM_UP_QUESTION)
+        started = time.monotonic()
+        try:
+            stream = self.llm.stream(warm.messages(), 1, 0.0)
+            try:
+                async for _ in stream:
+                    break
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
+        except LlmError as exc:
+            logger.warning("the persona's prompt could not be warmed: %s", exc)
+            return
+        logger.info("persona prompt evaluated in %.0f ms", (time.monotonic() - started) * 1000)
 
     @property
     def busy(self) -> bool:

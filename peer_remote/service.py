@@ -8,8 +8,6 @@ import logging
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from media.clock import MediaClock
-from media.codecs import set_x264_preset
-from media.ice import pin_host_addresses
 from media.protocol import (
     AnswerNow,
     Control,
@@ -20,8 +18,12 @@ from media.protocol import (
     ProfileOffer,
     Speech,
 )
-from media.rendezvous import join_room
-from peer_remote.avatar import Avatar, CloneBackends
+from media.producer import AVProducer
+from media.rtc import patches
+from media.rtc.codecs import set_x264_preset
+from media.rtc.ice import pin_host_addresses
+from media.rtc.rendezvous import join_room
+from peer_remote.avatar import Avatar, CloneBackends, ProducerWrapper
 from peer_remote.settings import RemoteSettings
 from peer_remote.subscriber import SubscriberSession
 from peer_remote.whip_publisher import WhipPublisher, WhipTarget
@@ -37,11 +39,18 @@ LOCAL_ONLY = (Interrupt, Speech, AnswerNow, Control, ProfileOffer, ProfileChunk)
 class RemotePeer:
     """Joins one room as ``remote`` and serves its clone's stream to every subscriber until stopped."""
 
-    def __init__(self, settings: RemoteSettings, backends: CloneBackends | None = None) -> None:
-        """``backends``: models shared with the other rooms' clones on this box (default: this room's own)."""
+    def __init__(
+        self,
+        settings: RemoteSettings,
+        backends: CloneBackends | None = None,
+        producer: AVProducer | None = None,
+        wrap_producer: ProducerWrapper | None = None,
+    ) -> None:
+        """``backends``: models shared with the other rooms' clones on this box (default: this room's own);
+        ``producer``/``wrap_producer``: see :class:`~peer_remote.avatar.Avatar`."""
         self.settings = settings
         self.clock = MediaClock()
-        self.avatar = Avatar(settings, self.clock, backends)
+        self.avatar = Avatar(settings, self.clock, backends, producer, wrap_producer)
         self.avatar.said.connect(self.broadcast)
         self.stream = self.avatar.stream
         self.sessions: dict[str, SubscriberSession] = {}
@@ -53,6 +62,7 @@ class RemotePeer:
             token = settings.publish_token.get_secret_value() if settings.publish_token else None
             target = WhipTarget(settings.publish_whip, token, settings.codec)
             self.publisher = WhipPublisher(target, self.stream, settings.rtc_ice_servers())
+        patches.install()
         if settings.ice_host_addresses:
             pin_host_addresses(settings.ice_host_addresses)
         set_x264_preset(settings.x264_preset)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from media.codecs import X264Preset
+from media.rtc.codecs import X264Preset
 from media.settings import PeerSettings
 from peer_remote.answer_policy import AnswerSettings
 from peer_remote.face.musetalk_models import MuseTalkSettings
@@ -98,4 +98,3 @@ class RemoteSettings(PeerSettings, SpeakingSettings):
     publish_token: SecretStr | None = Field(
         None, description="bearer token for --publish-whip (or AVATAR_PUBLISH_TOKEN)"
     )
-    bench_stamp: bool = False  # benchmarks only: stamp frames so receivers can time answers

@@ -9,12 +9,12 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from media.codecs import prefer_video_codec
 from media.datachannel import DataChannelEndpoint
-from media.ice import rtc_configuration
-from media.peer_connection import add_remote_candidate, close_peer_connection
 from media.protocol import DataMessage
-from media.sdp_policy import check_sdp
+from media.rtc.codecs import prefer_video_codec
+from media.rtc.ice import rtc_configuration
+from media.rtc.peer_connection import add_remote_candidate, close_peer_connection
+from media.rtc.sdp_policy import check_sdp
 from media.stream import AVStream
 from peer_remote.settings import RemoteSettings
 from signaling.messages import Candidate, Role

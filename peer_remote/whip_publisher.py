@@ -15,10 +15,10 @@ from urllib.parse import urljoin
 import aiohttp
 from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
-from media.codecs import prefer_video_codec
-from media.ice import rtc_configuration
-from media.peer_connection import close_peer_connection
-from media.sdp_policy import check_sdp
+from media.rtc.codecs import prefer_video_codec
+from media.rtc.ice import rtc_configuration
+from media.rtc.peer_connection import close_peer_connection
+from media.rtc.sdp_policy import check_sdp
 from media.stream import AVStream
 
 logger = logging.getLogger(__name__)

@@ -49,11 +49,6 @@ def generate_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def mask_secret(secret: str) -> str:
-    """Show just enough of a secret to recognise it in logs."""
-    return secret[:4] + "…" if len(secret) > 8 else "…"
-
-
 def request_token(request: web.Request) -> str | None:
     """The token from ``Authorization: Bearer`` or, for browsers, the ``token`` query parameter."""
     header = request.headers.get("Authorization", "")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from media.ice import pin_host_addresses
+from media.rtc import patches
+from media.rtc.ice import pin_host_addresses
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService
@@ -28,6 +29,7 @@ ARTIFACTS: Path = Path(os.environ.get("AVATAR_TEST_ARTIFACTS", Path(__file__).re
 def _ice_on_loopback() -> None:
     """No test traffic leaves the machine: ICE host candidates on 127.0.0.1 only."""
     pin_host_addresses(["127.0.0.1"])
+    patches.install()
 
 
 # threads of ours that hold devices or C++ libraries (OpenCV, PyAV): one still running when the interpreter exits

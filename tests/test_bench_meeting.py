@@ -1,11 +1,21 @@
 """The meeting benchmark's scoring: turns are matched to scripted lines by time, and talk-over, cut lines and
-answers to the wrong lines are counted (the run itself is ``avatar bench meeting``)."""
+answers to the wrong lines are counted (the run itself is ``avatar bench meeting``); its baseline, the naive
+chain of the same models, adds the silence, the ASR and the reply."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from benchmarks.harness.speech import espeak
 from benchmarks.meeting import SCRIPT, render_script, score
+from benchmarks.naive_chain import END_SILENCE_MS, NaiveChain
+from peer_local.asr import FasterWhisperTranscriber
+from peer_local.audio_input.file_source import read_file
+from peer_remote.backends import build_llm, build_persona, build_tts
+from peer_remote.settings import RemoteSettings
 
 
 def test_the_script_renders_every_line_in_order_with_the_overlap(tmp_path: Path) -> None:
@@ -43,3 +53,18 @@ def test_scoring_counts_answers_talk_over_and_cut_lines() -> None:
     assert result["talk_over_events"] == 1 and result["talk_over_at_s"] == [13.0]
     assert result["lines_cut_into_several_turns"] == 1 and result["mid_sentence_pause_lines_cut"] == 1
     assert result["end_of_speech_to_first_audio_ms"]["p50"] == 900.0
+
+
+@pytest.mark.slow
+async def test_the_naive_chain_times_a_spoken_turn_as_silence_then_asr_then_the_reply(tmp_path: Path) -> None:
+    speaking = RemoteSettings.load({})
+    llm, tts = build_llm(speaking), build_tts(speaking)
+    transcriber = FasterWhisperTranscriber()
+    transcriber.load()
+    chain = NaiveChain(llm, tts, build_persona(speaking, llm.name), speaking.context_tokens, 24, 0.0)
+    question = read_file(espeak("Alex, when is the release?", tmp_path / "question.wav"))
+    figures = await chain.spoken_turn_ms(transcriber, question)
+    assert figures is not None and "release" in figures.text.lower()
+    assert figures.asr_ms > 0 and figures.reply_ms > 0
+    assert figures.total_ms == pytest.approx(END_SILENCE_MS + figures.asr_ms + figures.reply_ms, abs=0.2)
+    assert await chain.spoken_turn_ms(transcriber, np.zeros(16_000, np.float32)) is None  # silence: no words

@@ -77,6 +77,13 @@ def test_text_without_punctuation_is_cut_at_a_space_before_max_chars() -> None:
     assert " ".join(chunks).split() == ["word"] * 20
 
 
+def test_a_long_first_sentence_is_cut_early_so_its_speech_starts_sooner() -> None:
+    text = "I have been reviewing the whole migration plan with the backend team this week. It is on track."
+    chunks = chunk(text)
+    assert len(chunks[0]) <= ChunkingSettings().first_max_chars and text.startswith(chunks[0])
+    assert chunks[1].endswith("this week.") and chunks[2] == "It is on track."
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     text=st.text(alphabet=st.sampled_from(list("abc XY.,!?:;'3\n")), max_size=200),

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.protocol import ProtocolError, parse_message
-from media.sdp_policy import MAX_SDP_BYTES, SdpPolicyError, check_sdp
+from media.rtc.sdp_policy import MAX_SDP_BYTES, SdpPolicyError, check_sdp
 from peer_local.service import LocalPeer
 from peer_remote.service import RemotePeer
 from signaling.client import SignalingClient
@@ -257,7 +257,7 @@ async def test_a_viewer_cannot_take_over_mute_skip_or_replace_the_profile(
 
     replies: asyncio.Queue[object] = asyncio.Queue()
     viewer = local_peer(signaling, token, CollectingSink(), role=Role.VIEWER)
-    viewer.on_message = replies.put_nowait
+    viewer.message_received.connect(replies.put_nowait)
     attacks = [
         Control(mode="person", muted=True),
         Interrupt(reason="skip"),

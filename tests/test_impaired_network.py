@@ -8,7 +8,7 @@ from aiortc.rtp import RtpPacket
 from benchmarks.harness.impairment import Impairer, ImpairmentSpec
 from benchmarks.harness.netns import ImpairedNetwork
 from benchmarks.transport import TransportBenchConfig, run_transport_bench
-from media.receive_tuning import MarkerVideoJitterBuffer, RetransmissionRtt, RetryingNackGenerator
+from media.rtc.receive_tuning import MarkerVideoJitterBuffer, RetransmissionRtt, RetryingNackGenerator
 
 
 class FakeClock:

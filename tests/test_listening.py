@@ -52,7 +52,6 @@ async def listen(path: Path, transcriber: FasterWhisperTranscriber, **settings: 
     listener = Listener(
         FileAudioSource(path, realtime=False),
         transcriber,
-        on_turn=lambda t: None,
         turn_settings=TurnSettings(**settings),
     )
     async with asyncio.timeout(60):
@@ -174,7 +173,7 @@ async def test_a_file_input_sends_transcripts_to_the_remote_peer(
 ) -> None:
     async with connected(signaling, token) as (remote, local):
         sender = TranscriptSender(local)
-        listener = Listener(FileAudioSource(two_questions, realtime=True), transcriber, on_turn=lambda t: None)
+        listener = Listener(FileAudioSource(two_questions, realtime=True), transcriber)
         sender.attach(listener)
         async with asyncio.timeout(30):
             await listener.run()
@@ -201,7 +200,7 @@ async def test_barge_in_sends_interrupt_while_the_remote_reports_speaking(
         async with asyncio.timeout(10):
             await sender.turn_state_changed.wait()  # the turn message travels over the data channel
         assert sender.avatar_speaking
-        listener = Listener(FileAudioSource(speech, realtime=True), transcriber, on_turn=lambda t: None)
+        listener = Listener(FileAudioSource(speech, realtime=True), transcriber)
         sender.attach(listener)
         listening = asyncio.create_task(listener.run())
         async with asyncio.timeout(30):
@@ -218,7 +217,7 @@ async def test_half_duplex_ignores_input_while_the_avatar_speaks(
 ) -> None:
     async with connected(signaling, token) as (remote, local):
         sender = TranscriptSender(local, half_duplex=True)
-        listener = Listener(FileAudioSource(two_questions, realtime=False), transcriber, on_turn=lambda t: None)
+        listener = Listener(FileAudioSource(two_questions, realtime=False), transcriber)
         sender.attach(listener)
         sender.on_message(Turn(turn_id="a1", state="speaking"))
         async with asyncio.timeout(30):
@@ -245,7 +244,6 @@ async def test_asr_runs_during_the_end_of_turn_wait_and_a_resumed_sentence_is_tr
     listener = Listener(  # in real time: the listener's clock is the file's
         FileAudioSource(path, realtime=True),
         transcriber,
-        on_turn=lambda t: None,
         turn_settings=TurnSettings(early_asr_s=0.1, end_silence_s=0.32),
     )
     async with asyncio.timeout(60):

@@ -209,6 +209,8 @@ async def test_terminal_keys_act_show_every_change_and_give_the_terminal_back(
                 await changed.wait()
 
     control = LiveControl(LocalPeer(LocalSettings.load(peer_fields(signaling, token)), [CollectingSink()]))
+    modes: list[str] = []
+    control.changed.connect(lambda c: modes.append(c.mode))  # another listener: both see every change
     with os.fdopen(slave, "r") as terminal:
         keys = KeyCommands(control, show, terminal)
         assert keys.start(asyncio.get_running_loop())
@@ -226,7 +228,8 @@ async def test_terminal_keys_act_show_every_change_and_give_the_terminal_back(
         finally:
             keys.stop()
         assert termios.tcgetattr(slave) == saved  # echo and line editing are back
-        assert control.on_change is None
+        assert len(control.changed) == 1  # the keys stopped listening; the other listener stays
+        assert modes == ["person", "person", "clone", "clone"]
     os.close(master)
 
 

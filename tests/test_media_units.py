@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 
-import aioice.ice
 import av
 import numpy as np
 import pytest
@@ -14,9 +13,9 @@ from aiortc.rtp import RtpPacket
 from media.clock import MediaClock
 from media.fanout import TrackFanout
 from media.frames import AUDIO_FRAME_SAMPLES, AVChunk, FrameSlot
-from media.ice import parse_ice_server, pin_host_addresses, pinned_host_addresses
 from media.protocol import Interrupt, ProtocolError, Transcript, encode_message, parse_message
-from media.receive_tuning import LowLatencyAudioJitterBuffer, MarkerVideoJitterBuffer
+from media.rtc.ice import parse_ice_server
+from media.rtc.receive_tuning import LowLatencyAudioJitterBuffer, MarkerVideoJitterBuffer
 from media.stream import AVStream
 from media.test_pattern import TestPatternProducer, ToneOnsetDetector, read_stamp, write_stamp
 
@@ -185,17 +184,6 @@ async def test_fanout_bounds_a_slow_subscriber_and_drops_its_oldest_frames() -> 
         await stream.stop()
     assert slow.dropped >= 4
     assert first_slow.pts >= frames[-1].pts - 3 * 3600  # never more than 3 frames stale
-
-
-def test_ice_pinning_puts_loopback_into_host_candidates() -> None:
-    pinned = pinned_host_addresses()
-    try:
-        pin_host_addresses(None)
-        assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
-        pin_host_addresses(["127.0.0.1"])
-        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
-    finally:
-        pin_host_addresses(pinned)
 
 
 def test_ice_server_specs_parse_with_credentials() -> None:

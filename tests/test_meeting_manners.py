@@ -157,7 +157,7 @@ async def meeting(
     tasks = [asyncio.create_task(remote.run(stop))]
     local = LocalPeer(LocalSettings.load({**fields, "input": "none"}), [CollectingSink()])
     received = Inbox()
-    local.message_handlers.append(received)
+    local.message_received.connect(received)
     tasks.append(asyncio.create_task(local.run(stop)))
     try:
         async with asyncio.timeout(60):
@@ -176,7 +176,7 @@ async def test_the_avatar_decides_by_the_persons_policy_and_explains_every_decis
     async with meeting(signaling, token) as (remote, local, received):
         control = LiveControl(local, answer="addressed")
         log = SessionLog(tmp_path / "log.jsonl")
-        local.message_handlers.append(log.on_message)
+        local.message_received.connect(log.on_message)
         control.act("answer-addressed")  # announced as a control message
         async with asyncio.timeout(10):
             while remote.avatar.decider.mode != "addressed":
@@ -235,7 +235,7 @@ async def test_speech_while_the_avatar_prepares_an_answer_interrupts_it_and_hold
         async with asyncio.timeout(10):
             await sender.turn_state_changed.wait()
         assert sender.avatar_thinking and not sender.avatar_speaking
-        listener = Listener(FileAudioSource(speech, realtime=True), transcriber, on_turn=lambda t: None)
+        listener = Listener(FileAudioSource(speech, realtime=True), transcriber)
         sender.attach(listener)
         listening = asyncio.create_task(listener.run())
         async with asyncio.timeout(30):
@@ -291,7 +291,7 @@ async def test_text_typed_on_the_page_is_answered_whatever_the_policy(signaling:
             LocalSettings.load({**peer_fields(signaling, token), "input": "none"}), [CollectingSink()], role=Role.VIEWER
         )
         seen = Inbox()
-        viewer.message_handlers.append(seen)
+        viewer.message_received.connect(seen)
         stop = asyncio.Event()
         task = asyncio.create_task(viewer.run(stop))
         try:

@@ -23,16 +23,20 @@ AVATAR_PACKAGE = Path(__file__).resolve().parent.parent / "avatar"
 
 # (command line, its settings, the fields it sets otherwise than by their own flag)
 COMMANDS: list[tuple[str, type[AvatarSettings], frozenset[str]]] = [
-    ("remote", RemoteSettings, frozenset({"width", "height", "bench_stamp"})),  # --size; benches only
+    ("remote", RemoteSettings, frozenset({"width", "height"})),  # --size
     ("local", LocalSettings, frozenset()),
-    ("demo", DemoSettings, frozenset({"bench_stamp"})),
+    ("demo", DemoSettings, frozenset()),
     ("signaling", SignalingSettings, frozenset()),
     ("box", BoxSettings, frozenset()),
     ("say", SpeakingSettings, frozenset()),
     ("chat", SpeakingSettings, frozenset()),
     ("smoke", SpeakingSettings, frozenset()),
     ("bench turn", SpeakingSettings, frozenset()),
-    ("transcribe", ListeningSettings, frozenset({"input", "half_duplex"})),  # it reads a FILE, never the mic
+    (
+        "transcribe",
+        ListeningSettings,
+        frozenset({"input", "half_duplex", "half_duplex_tail_ms"}),
+    ),  # it reads a FILE, never the mic
 ]
 
 

@@ -81,7 +81,6 @@ async def heard_turns(path: Path, transcriber: FasterWhisperTranscriber, model: 
     listener = Listener(
         FileAudioSource(path, realtime=False),
         transcriber,
-        on_turn=lambda t: None,
         turn_settings=settings.turn_settings(),
         turn_model=model,
     )

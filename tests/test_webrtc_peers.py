@@ -63,7 +63,7 @@ async def test_malformed_datachannel_messages_get_error_replies(
     errors: asyncio.Queue[Error] = asyncio.Queue()
     sink = CollectingSink()
     local = local_peer(signaling, token, sink)
-    local.on_message = lambda m: errors.put_nowait(m) if isinstance(m, Error) else None
+    local.message_received.connect(lambda m: errors.put_nowait(m) if isinstance(m, Error) else None)
     async with running(local.run):
         async with asyncio.timeout(10):
             session = await local.wait_session()

@@ -18,8 +18,8 @@ import pytest
 
 from avatar.main import main
 from benchmarks.harness.janus import JanusSfu, JanusSubscriber, running_sfu, sfu_problem
-from media.ice import pin_host_addresses
 from media.measure import TestPatternMeter
+from media.rtc.ice import pin_host_addresses
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService

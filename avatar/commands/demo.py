@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avatar.demo import Demo, DemoSettings
 from avatar.options import add_settings_flags, explicit_devices, load_settings
+
+if TYPE_CHECKING:
+    from peer_local.turn_latency import SpeechOnsetProbe
+    from peer_remote.service import ProducerWrapper
 
 
 def register(subparsers: Any) -> None:
@@ -18,18 +22,16 @@ def register(subparsers: Any) -> None:
         description="Start the signaling server on 127.0.0.1 with a fresh token, the avatar (remote peer) and the "
         "local peer, then print the preview page's join URL. Ctrl-C stops everything.",
     )
-    parser.add_argument(
-        "--bench-stamp",
-        action="store_true",
-        default=None,
-        help="benchmarks only: stamp the avatar's frames (top rows) so the answer's video can be timed",
-    )
-    add_settings_flags(parser, DemoSettings, exclude=("bench_stamp",))
+    add_settings_flags(parser, DemoSettings)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings(DemoSettings, args, "demo", {"bench_stamp": args.bench_stamp})
+def run(
+    args: argparse.Namespace, wrap_producer: ProducerWrapper | None = None, probe: SpeechOnsetProbe | None = None
+) -> int:
+    """Run the demo as the flags say; a benchmark observes it through ``wrap_producer`` and ``probe`` (see
+    :class:`avatar.demo.Demo`)."""
+    settings = load_settings(DemoSettings, args, "demo")
     if settings is None:
         return 2
     from peer_local.asr import AsrError
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from peer_local.smart_turn import SmartTurnModelError
 
     try:
-        asyncio.run(Demo(settings, explicit_devices(args)).run())
+        asyncio.run(Demo(settings, explicit_devices(args), wrap_producer, probe).run())
     except (AudioInputError, AsrError, VirtualCameraError, ProfileError, SmartTurnModelError) as exc:
         print(f"avatar demo: {exc}", file=sys.stderr)
         return 1

@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     size = parser.add_argument("--size", help="video size WIDTHxHEIGHT (sets width and height)")
     width, height = (RemoteSettings.model_fields[side].default for side in ("width", "height"))
     size.shown_default = f"{width}x{height}"  # type: ignore[attr-defined]  # read by avatar.help_format
-    add_settings_flags(parser, RemoteSettings, exclude=("width", "height", "bench_stamp", "room"))
+    add_settings_flags(parser, RemoteSettings, exclude=("width", "height", "room"))
     parser.set_defaults(func=run)
 
 

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=Path, help="audio or video file")
     parser.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
-    add_settings_flags(parser, ListeningSettings, exclude=("input", "half_duplex"))
+    add_settings_flags(parser, ListeningSettings, exclude=("input", "half_duplex", "half_duplex_tail_ms"))
     parser.set_defaults(func=run)
 
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         source = FileAudioSource(args.file, realtime=False)
         transcriber = FasterWhisperTranscriber(settings.asr)
-        listener = Listener(source, transcriber, on_turn=lambda turn: None, turn_settings=settings.turn_settings())
+        listener = Listener(source, transcriber, turn_settings=settings.turn_settings())
         if not args.json:
             print(f"loading {transcriber.name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()

@@ -58,15 +58,16 @@ async def start_avatar(
     env: dict[str, str] | None = None,
     log_path: str | None = None,
     base_env: Mapping[str, str] | None = None,
+    module: str = "avatar",
 ) -> asyncio.subprocess.Process:
-    """Start ``avatar ARGS`` with this interpreter in ``base_env`` (this process's) plus ``env``; output goes to
-    ``log_path`` (or is discarded)."""
+    """Start ``avatar ARGS`` (``python -m MODULE ARGS``) with this interpreter in ``base_env`` (this process's) plus
+    ``env``; output goes to ``log_path`` (or is discarded)."""
     out = open_log(log_path) if log_path else asyncio.subprocess.DEVNULL
     try:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "avatar",
+            module,
             *args,
             env={**(os.environ if base_env is None else base_env), **(env or {})},
             stdout=out,
@@ -84,14 +85,20 @@ def environment_without_avatar_settings(keep: tuple[str, ...] = ()) -> dict[str,
 
 
 async def demo_metrics(
-    *args: str, metrics: Path, log_path: Path, timeout_s: float, keep_env: tuple[str, ...] = ()
+    *args: str,
+    metrics: Path,
+    log_path: Path,
+    timeout_s: float,
+    keep_env: tuple[str, ...] = (),
+    module: str = "avatar",
 ) -> dict[str, Any]:
-    """Run ``avatar demo ARGS --metrics-json METRICS`` on this machine to its end and return its metrics, or
-    ``{"error": ...}`` naming the log when it failed."""
+    """Run ``avatar demo ARGS --metrics-json METRICS`` (through ``python -m MODULE``, e.g. the stamped demo) on this
+    machine to its end and return its metrics, or ``{"error": ...}`` naming the log when it failed."""
     process = await start_avatar(
         *("demo", "--port", "0", "--no-browser", *args, "--metrics-json", str(metrics)),
         log_path=str(log_path),
         base_env=environment_without_avatar_settings(keep_env),
+        module=module,
     )
     try:
         async with asyncio.timeout(timeout_s):

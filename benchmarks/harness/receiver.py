@@ -12,7 +12,7 @@ import aiohttp
 import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
-from media.receive_tuning import tune_receiver
+from media.rtc import patches
 
 FrameListener = Callable[[av.VideoFrame | av.AudioFrame, float], None]
 
@@ -21,15 +21,11 @@ class ReceivingPeer:
     """One viewer's peer connection: frames to ``on_video``/``on_audio`` with their arrival (epoch seconds)."""
 
     def __init__(self, on_video: FrameListener, on_audio: FrameListener) -> None:
+        patches.install()  # low-latency buffers on every receiver, as the laptop has
         self.pc = RTCPeerConnection()
         self._listeners = {"video": on_video, "audio": on_audio}
         self._readers: set[asyncio.Task[None]] = set()
         self.pc.on("track", self._on_track)
-
-    def tune(self) -> None:
-        """Low-latency buffers on every receiver (before media flows: after the transceivers exist)."""
-        for transceiver in self.pc.getTransceivers():
-            tune_receiver(transceiver.receiver, transceiver.kind)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         task = asyncio.create_task(self._read(track, self._listeners[track.kind]))
@@ -46,7 +42,6 @@ class ReceivingPeer:
     async def answer(self, offer_sdp: str) -> str:
         """The answer to a sender's offer (an SFU offers to its subscribers)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        self.tune()
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
 
@@ -54,7 +49,6 @@ class ReceivingPeer:
         """Play a WHEP endpoint (receive-only offer, 201 + answer); returns the session's location."""
         self.pc.addTransceiver("audio", direction="recvonly")
         self.pc.addTransceiver("video", direction="recvonly")
-        self.tune()
         await self.pc.setLocalDescription(await self.pc.createOffer())
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/sdp"}
         async with (

@@ -277,12 +277,3 @@ class LoopbackAudioSource:
         if thread is not None and thread is not threading.current_thread():
             # the recorder returns within a block (WASAPI gives zeros while nothing plays; a monitor always flows)
             await asyncio.to_thread(thread.join, 2.0)
-
-
-def platform_note() -> str:
-    """Where the meeting audio comes from on this system, for ``avatar devices``."""
-    if sys.platform == "win32":
-        return "WASAPI loopback through SoundCard"
-    if sys.platform.startswith("linux"):
-        return "the default sink's monitor through SoundCard (PulseAudio/PipeWire)"
-    return "SoundCard"

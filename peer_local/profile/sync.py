@@ -20,7 +20,7 @@ from media.protocol import (
     ProfileRequest,
     ProfileStatus,
 )
-from media.rendezvous import wait_event
+from media.rtc.rendezvous import wait_event
 from peer_local.profile.store import Profile
 from peer_local.service import LocalPeer
 
@@ -41,8 +41,8 @@ class ProfileSender:
         self.status: ProfileStatus | None = None
         self.status_changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        peer.channel_open_handlers.append(self.offer)
-        peer.message_handlers.append(self.on_message)
+        peer.channel_opened.connect(self.offer)
+        peer.message_received.connect(self.on_message)
 
     def offer(self) -> None:
         if self.peer.send(ProfileOffer(profile=self.profile.name, files=self.files)):

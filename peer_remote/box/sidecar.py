@@ -239,10 +239,6 @@ class SidecarGroup:
     def status(self) -> dict[str, dict[str, Any]]:
         return {sidecar.spec.name: sidecar.status() for sidecar in self.sidecars}
 
-    @property
-    def all_running(self) -> bool:
-        return all(sidecar.state == "running" for sidecar in self.sidecars)
-
     async def start(self, progress_every_s: float = 10.0) -> None:
         """Start every sidecar once those it ``starts_after`` are healthy (the rest load in parallel); raise the
         first failure, after stopping them all. A sidecar whose prerequisite failed is never started."""

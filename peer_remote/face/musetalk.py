@@ -30,8 +30,7 @@ import cv2
 import numpy as np
 
 from media.frames import AUDIO_RATE, FrameSlot
-from media.profile.face_geometry import detect_faces, load_image, prepare_portrait
-from peer_remote.face.base import FaceError
+from media.profile.face_geometry import load_image, prepare_portrait
 from peer_remote.face.face_landmarks import load_face_landmarks
 from peer_remote.face.musetalk_crop import (
     Box,
@@ -413,8 +412,3 @@ class MuseTalkAnimator:
         if frame is None:
             frame = self._base.copy()
         return apply_head_motion(frame, slot.pts_s, self._face)
-
-
-def require_face(image: np.ndarray) -> None:
-    if not detect_faces(image):
-        raise FaceError("no frontal face found in the image")

@@ -1,8 +1,8 @@
-"""ICE configuration: ICE server URLs from settings, and pinning host candidates to chosen addresses.
+"""ICE configuration: ICE server URLs from settings, and the addresses host candidates are pinned to.
 
 aioice leaves 127.0.0.1 out of its host candidates, so two peers on a machine with no other usable
-interface (CI, network namespaces) never connect. This module is the one place that adjusts aioice:
-``pin_host_addresses(["127.0.0.1"])`` makes aioice gather host candidates on exactly those addresses.
+interface (CI, network namespaces) never connect. ``pin_host_addresses(["127.0.0.1"])`` chooses the addresses;
+:mod:`media.rtc.patches` makes aioice gather its host candidates on exactly those.
 """
 
 from __future__ import annotations
@@ -11,32 +11,30 @@ import logging
 from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
-import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
 logger = logging.getLogger(__name__)
 
-_original_get_host_addresses = aioice.ice.get_host_addresses
 _pinned: tuple[str, ...] | None = None
-
-
-def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    if _pinned is None:
-        return _original_get_host_addresses(use_ipv4, use_ipv6)
-    return [a for a in _pinned if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
 
 def pin_host_addresses(addresses: Sequence[str] | None) -> None:
     """Gather ICE host candidates only on ``addresses`` (None restores aioice's own choice)."""
     global _pinned
     _pinned = tuple(addresses) if addresses else None
-    aioice.ice.get_host_addresses = _get_host_addresses
     if _pinned:
         logger.info("ICE host candidates pinned to %s", ", ".join(_pinned))
 
 
 def pinned_host_addresses() -> tuple[str, ...] | None:
     return _pinned
+
+
+def pinned_addresses_of_family(use_ipv4: bool, use_ipv6: bool) -> list[str] | None:
+    """The pinned addresses of the families asked for, or None when nothing is pinned."""
+    if _pinned is None:
+        return None
+    return [a for a in _pinned if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
 
 def parse_ice_server(spec: str) -> RTCIceServer:

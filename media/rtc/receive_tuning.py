@@ -6,7 +6,7 @@ releases a frame only when the first packet of the *next* frame arrives (one fra
 NACK per hole and, if that NACK or its retransmission is lost too, video stalls until 512 packets pile up
 (1-4 s freezes), while its audio buffer fills up and never drains.
 
-This module is the one place that swaps those parts:
+This module holds the replacements (:mod:`media.rtc.patches` puts them into every receiver):
 
 - audio packets are released as soon as they are next in sequence (waiting at most a couple of packets
   for a reordered one), so a loss never adds latency;
@@ -14,8 +14,6 @@ This module is the one place that swaps those parts:
   NACKs are repeated (every ~1.2 RTT, RTT measured from NACK to retransmission), and given up after
   ~1.6 RTT (at most 160 ms): the incomplete frame is skipped, decoding goes on with the next frame, and a PLI asks the
   sender for a key frame -- a short glitch instead of a freeze.
-
-``tune_receiver`` must be called before the first packet arrives (right after addTransceiver).
 """
 
 from __future__ import annotations
@@ -24,15 +22,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
 
 logger = logging.getLogger(__name__)
 
-_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
-_NACK_ATTRIBUTE = "_RTCRtpReceiver__nack_generator"
 Clock = Callable[[], float]
 
 
@@ -233,17 +228,3 @@ class MarkerVideoJitterBuffer(JitterBuffer):
         self._stalled_since = None
         frame, _ = self._take_complete_frame()
         return frame
-
-
-def tune_receiver(receiver: RTCRtpReceiver, kind: str) -> JitterBuffer:
-    """Swap in the low-latency buffer (and, for video, the retrying NACK generator); returns the buffer."""
-    if not hasattr(receiver, _BUFFER_ATTRIBUTE) or not hasattr(receiver, _NACK_ATTRIBUTE):
-        raise RuntimeError("this aiortc version has no receiver jitter buffer to tune; update media/receive_tuning.py")
-    if kind == "audio":
-        buffer: JitterBuffer = LowLatencyAudioJitterBuffer()
-    else:
-        rtt = RetransmissionRtt()
-        buffer = MarkerVideoJitterBuffer(rtt=rtt)
-        setattr(receiver, _NACK_ATTRIBUTE, RetryingNackGenerator(rtt))
-    setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
-    return buffer

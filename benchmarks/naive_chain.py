@@ -1,0 +1,83 @@
+"""The baseline the turn and meeting benches report beside the product: the same models called one after another
+in this process with nothing else running (issue 22): the LLM streamed to the end of its first sentence, then the
+TTS's first block of that sentence; for a spoken turn, before them the end-of-turn silence and the ASR of the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+
+from peer_local.asr.base import Transcriber
+from peer_remote.chunking import ChunkingSettings, ClauseChunker
+from peer_remote.conversation import Conversation, PersonaPrompt
+from peer_remote.llm.base import LanguageModel
+from peer_remote.tts.base import Synthesizer
+
+END_SILENCE_MS = 320.0  # the fixed silence that ends a turn in the naive chain (silence-only detection's default)
+SENTENCES_ONLY = ChunkingSettings(first_min_chars=10**9, min_chars=10**9)  # a comma never ends a chunk
+
+
+@dataclass(frozen=True)
+class SpokenTurn:
+    """The naive chain's figures for one spoken turn (ms)."""
+
+    text: str
+    asr_ms: float
+    reply_ms: float
+    total_ms: float  # end of speech -> first audio: the silence, the ASR and the reply
+
+
+@dataclass(frozen=True)
+class NaiveChain:
+    """The models of one run and the prompt settings the product uses."""
+
+    llm: LanguageModel
+    tts: Synthesizer
+    persona: PersonaPrompt
+    context_tokens: int
+    max_tokens: int
+    temperature: float
+
+    async def reply_ms(self, question: str, language: str | None = "en") -> float | None:
+        """ms from the question to the TTS's first block of the reply's first sentence (None: no reply)."""
+        loop = asyncio.get_running_loop()
+        conversation = Conversation(self.persona, self.llm.count_tokens, self.context_tokens)
+        conversation.add_user(question)
+        start = loop.time()
+        chunker = ClauseChunker(SENTENCES_ONLY)
+        first: str | None = None
+        stream = self.llm.stream(conversation.messages(language), self.max_tokens, self.temperature)
+        try:
+            async for delta in stream:
+                if chunks := chunker.feed(delta):
+                    first = chunks[0]
+                    break
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        first = first or next(iter(chunker.flush()), None)
+        if first is None:
+            return None
+        synthesis = self.tts.synthesize(first)
+        try:
+            async for _ in synthesis:
+                break
+        finally:
+            await synthesis.aclose()  # type: ignore[attr-defined]
+        return round((loop.time() - start) * 1000, 1)
+
+    async def spoken_turn_ms(self, transcriber: Transcriber, audio: np.ndarray) -> SpokenTurn | None:
+        """End of speech -> first audio for a spoken turn (16 kHz ``audio``): the end-of-turn silence, then ASR,
+        then :meth:`reply_ms`. The silence is added, not waited: nothing else runs during it in this chain."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        result = await loop.run_in_executor(None, transcriber.transcribe, audio)
+        asr_ms = (loop.time() - start) * 1000
+        if not result.text:
+            return None
+        reply = await self.reply_ms(result.text, result.language)
+        if reply is None:
+            return None
+        return SpokenTurn(result.text, round(asr_ms, 1), reply, round(END_SILENCE_MS + asr_ms + reply, 1))
