@@ -8,6 +8,7 @@ import logging
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from media.clock import MediaClock
+from media.producer import AVProducer
 from media.protocol import (
     AnswerNow,
     Control,
@@ -18,7 +19,6 @@ from media.protocol import (
     ProfileOffer,
     Speech,
 )
-from media.producer import AVProducer
 from media.rtc import patches
 from media.rtc.codecs import set_x264_preset
 from media.rtc.ice import pin_host_addresses
