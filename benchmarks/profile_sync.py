@@ -143,7 +143,7 @@ async def run(repeat: int) -> dict[str, Any]:
                         "throughput_mib_s": round(total_bytes / 2**20 / transfer_s, 2) if transfer_s else None,
                         "reconnect_to_ready_ms": again.ms("ready"),
                         "reconnect_chunks": second.chunks_sent,
-                        "preparations": remote.profiles.preparations,
+                        "preparations": remote.avatar.profiles.preparations,
                     }
                 )
     keys = ("first_sync_to_preparing_ms", "first_sync_to_ready_ms", "prepare_ms", "reconnect_to_ready_ms")

@@ -181,7 +181,7 @@ async def _run_source(config: SyncBenchConfig, source: str) -> Capture:
             await asyncio.get_running_loop().run_in_executor(None, face.prepare)
             capture.geometry = face.geometry
             producer = SpeechLoopProducer(AvatarProducer(face), generated_sentences(config.workdir))
-        remote = RemotePeer(RemoteSettings.load(remote_fields), producer)  # type: ignore[arg-type]
+        remote = RemotePeer(RemoteSettings.load(remote_fields), producer=producer)  # type: ignore[arg-type]
         sinks: list[MediaSink] = []
         mic = camera = None
         if "recorder" in config.sinks:

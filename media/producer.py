@@ -7,13 +7,13 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from media.clock import MediaClock
+from media.events import Event
 from media.frames import AVChunk, FrameSlot
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ class AVScheduler:
         self._task: asyncio.Task[None] | None = None
         self._room = asyncio.Event()
         self._generation = 0
-        self.on_sent: Callable[[str, AVChunk], None] | None = None
+        # (kind, chunk): a track has just handed (the start of) the chunk to the encoders
+        self.sent: Event[[str, AVChunk]] = Event("sent")
 
     def slot(self, index: int) -> FrameSlot:
         return FrameSlot(index, self.fps)
@@ -109,11 +110,7 @@ class AVScheduler:
 
     def notify_sent(self, kind: str, chunk: AVChunk) -> None:
         """A track has just handed (the start of) ``chunk`` to the encoders."""
-        if self.on_sent is not None:
-            try:
-                self.on_sent(kind, chunk)
-            except Exception:
-                logger.exception("on_sent callback failed")
+        self.sent.emit(kind, chunk)
 
     def chunk_for(self, index: int) -> AVChunk | None:
         """The chunk for slot ``index`` if it was ready in time (tracks call this at the due time)."""

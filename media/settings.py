@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiortc import RTCIceServer
@@ -9,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator
 
 from media.rtc.ice import ice_server_from_dict, parse_ice_server
 from signaling.settings import AvatarSettings
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -28,7 +31,7 @@ class PeerSettings(AvatarSettings):
     signaling: str = Field(
         "http://127.0.0.1:8080", description="signaling server base URL", json_schema_extra={"metavar": "URL"}
     )
-    room: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="room to join")
+    room: str = Field("demo", pattern=ROOM_NAME.pattern, description="room to join")
     token: SecretStr | None = Field(None, description="signaling token (or AVATAR_TOKEN)")
     ice_servers: list[str] = Field(
         default_factory=list,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from media.events import Event
 from media.frames import AUDIO_RATE, AVChunk, FrameSlot
 from peer_remote.face.base import FaceAnimator
 
@@ -37,7 +37,7 @@ class AvatarProducer:
         self._room = asyncio.Event()
         self._room.set()
         # (turn_id, index of the slot that took its last audio, or None if nothing was left queued)
-        self.on_drained: Callable[[str, int | None], None] | None = None
+        self.drained: Event[[str, int | None]] = Event("drained")
 
     @property
     def queued_s(self) -> float:
@@ -50,14 +50,13 @@ class AvatarProducer:
             self._room.clear()
             await self._room.wait()
         if samples.size:
-            observe = getattr(self.face, "observe_speech", None)
-            if observe is not None:  # animators that need the audio ahead of time (MuseTalk)
-                await asyncio.get_running_loop().run_in_executor(None, observe, samples)
+            if self.face.needs_speech_ahead:  # MuseTalk computes its audio features before rendering
+                await asyncio.get_running_loop().run_in_executor(None, self.face.observe_speech, samples)
             self._queue.append(_Speech(turn_id, samples.astype(np.int16, copy=False)))
             self._queued_samples += samples.size
 
     def finish(self, turn_id: str) -> None:
-        """No more audio will come for ``turn_id``; ``on_drained`` fires once it has all been produced."""
+        """No more audio will come for ``turn_id``; ``drained`` fires once it has all been produced."""
         self._ended.add(turn_id)
         if not any(s.turn_id == turn_id for s in self._queue):
             self._drained(turn_id, None)
@@ -91,8 +90,7 @@ class AvatarProducer:
 
     def _drained(self, turn_id: str, slot_index: int | None) -> None:
         self._ended.discard(turn_id)
-        if self.on_drained is not None:
-            self.on_drained(turn_id, slot_index)
+        self.drained.emit(turn_id, slot_index)
 
     async def produce(self, slot: FrameSlot) -> AVChunk:
         audio, turn_id = self._take(slot.audio_samples, slot.index)

@@ -84,8 +84,8 @@ class Responder:
         self._task: asyncio.Task[None] | None = None
         self._current: TurnTimeline | None = None
         self._drained: dict[str, asyncio.Future[int]] = {}
-        producer.on_drained = self._on_drained
-        stream.scheduler.on_sent = self._on_sent
+        producer.drained.connect(self._on_drained)
+        stream.scheduler.sent.connect(self._on_sent)
 
     async def load(self) -> None:
         """Load the models before the first turn, and evaluate the persona's prompt once so that the first turn

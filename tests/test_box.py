@@ -92,6 +92,15 @@ def test_vllm_and_fish_command_lines_follow_the_settings(tmp_path: Path) -> None
     assert "--llm-url http://127.0.0.1:8000/v1" in joined and "--fish-url http://127.0.0.1:8081" in joined
 
 
+def test_a_box_with_several_rooms_starts_one_avatar_that_joins_each_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert BoxSettings.load({"token": "t"}).room_names() == ["demo"]
+    settings = BoxSettings.load({"token": "t", "room": "alice", "rooms": ["alice", "bob"]})
+    argv = list(remote_spec(settings, "http://127.0.0.1:8765", "t").argv)
+    assert [argv[i + 1] for i, arg in enumerate(argv) if arg == "--room"] == ["alice", "bob"]
+    monkeypatch.setenv("AVATAR_ROOMS", '["carol", "dave"]')
+    assert BoxSettings.load({"token": "t"}).room_names() == ["carol", "dave"]
+
+
 def test_coturn_config_and_advertised_urls_follow_vast_port_mapping(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

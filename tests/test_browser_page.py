@@ -118,7 +118,7 @@ async def test_the_page_plays_the_avatar_and_a_typed_message_gets_a_spoken_answe
     assert "fps" in stats and "384×384" in stats and "round-trip time" in stats
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "preview-page.png"), full_page=True)
-    assert avatar.transcripts[-1].text == "Hello, who are you?"
+    assert avatar.avatar.transcripts[-1].text == "Hello, who are you?"
 
 
 BADGE_SHOWN = (

@@ -28,6 +28,7 @@ from peer_remote.face.portrait import PortraitAnimator
 from peer_remote.llm.base import ChatMessage, LlmError
 from peer_remote.responder import Responder
 from peer_remote.settings import SpeakingSettings
+from peer_remote.tts.base import TtsError
 
 # `chat_template` of google/gemma-2-9b-it's tokenizer_config.json (Gemma 1 and 2 ship the same one), as quoted
 # by llama.cpp's tests/test-chat-template.cpp; MamayLM-Gemma-2-9B-IT inherits it.
@@ -141,6 +142,10 @@ class SilentVoice:
 
     name = "silent"
     sample_rate = 16_000
+    supports_voice_reference = False
+
+    def with_reference(self, clip: Path, transcript: Path) -> SilentVoice:
+        raise TtsError("a stand-in has no voice to clone")
 
     async def load(self) -> None:
         return None

@@ -275,6 +275,6 @@ async def test_a_viewer_cannot_take_over_mute_skip_or_replace_the_profile(
         async with asyncio.timeout(10):
             received = [await replies.get() for _ in attacks]
     assert all(isinstance(r, Error) and r.code == "not-allowed" for r in received), received
-    assert not remote.control.clone_paused and remote.interrupts_received == 0
-    assert remote.profiles.received_files == 0 and remote.profiles.applied_key is None
-    assert remote.floor.free  # nobody held the floor for the viewer
+    assert not remote.avatar.control.clone_paused and remote.avatar.interrupts_received == 0
+    assert remote.avatar.profiles.received_files == 0 and remote.avatar.profiles.applied_key is None
+    assert remote.avatar.floor.free  # nobody held the floor for the viewer

@@ -177,12 +177,12 @@ async def test_a_file_input_sends_transcripts_to_the_remote_peer(
         sender.attach(listener)
         async with asyncio.timeout(30):
             await listener.run()
-            while len(remote.transcripts) < 2:
-                remote.transcript_arrived.clear()
-                await remote.transcript_arrived.wait()
-    texts = [t.text for t in remote.transcripts]
+            while len(remote.avatar.transcripts) < 2:
+                remote.avatar.transcript_arrived.clear()
+                await remote.avatar.transcript_arrived.wait()
+    texts = [t.text for t in remote.avatar.transcripts]
     assert word_error_rate(" ".join(SENTENCES[:2]), " ".join(texts)) <= 0.15
-    first = remote.transcripts[0]
+    first = remote.avatar.transcripts[0]
     assert first.turn_id and first.language == "en" and first.sent_at is not None
     timings = first.timings
     assert timings.speech_start_s is not None and timings.speech_end_s is not None
@@ -204,10 +204,10 @@ async def test_barge_in_sends_interrupt_while_the_remote_reports_speaking(
         sender.attach(listener)
         listening = asyncio.create_task(listener.run())
         async with asyncio.timeout(30):
-            await remote.interrupt_arrived.wait()
-            transcripts_at_interrupt = len(remote.transcripts)
+            await remote.avatar.interrupt_arrived.wait()
+            transcripts_at_interrupt = len(remote.avatar.transcripts)
             await listening
-    assert remote.interrupts_received == 1 and sender.interrupts_sent == 1
+    assert remote.avatar.interrupts_received == 1 and sender.interrupts_sent == 1
     assert transcripts_at_interrupt == 0  # it went out at speech start, before the turn's transcript
     assert remote.stream.scheduler.stats.cleared == 1
 

@@ -88,10 +88,10 @@ async def test_take_over_switches_devices_within_one_frame_and_the_avatar_stops_
         after = [source for t, source in probe.sources if t > switched_at]
         assert set(after) == {"webcam"}  # the very first frame after the switch is the webcam's
         async with asyncio.timeout(5):
-            while remote.control.mode != "person":
-                remote.control_changed.clear()
-                await remote.control_changed.wait()
-        assert remote.interrupts_received >= 1  # the current answer is dropped
+            while remote.avatar.control.mode != "person":
+                remote.avatar.control_changed.clear()
+                await remote.avatar.control_changed.wait()
+        assert remote.avatar.interrupts_received >= 1  # the current answer is dropped
         handed_back = time.monotonic()
         control.hand_back()
         await probe.wait_until(lambda s: sum(1 for t, _ in s.sources if t > handed_back) >= 10)
@@ -148,9 +148,9 @@ async def test_the_control_endpoint_mutes_and_skips_and_the_remote_hears_it(
             async with http.post(f"{base}/mute") as response:
                 assert response.status == 200 and (await response.json())["muted"] is True
             async with asyncio.timeout(5):
-                while not remote.control.muted:
-                    remote.control_changed.clear()
-                    await remote.control_changed.wait()
+                while not remote.avatar.control.muted:
+                    remote.avatar.control_changed.clear()
+                    await remote.avatar.control_changed.wait()
             async with http.post(f"{base}/skip") as response:
                 assert (await response.json())["skips"] == 1
             async with http.post(f"{base}/launch-missiles") as response:

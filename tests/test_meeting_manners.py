@@ -179,9 +179,9 @@ async def test_the_avatar_decides_by_the_persons_policy_and_explains_every_decis
         local.message_received.connect(log.on_message)
         control.act("answer-addressed")  # announced as a control message
         async with asyncio.timeout(10):
-            while remote.decider.mode != "addressed":
-                remote.control_changed.clear()
-                await remote.control_changed.wait()
+            while remote.avatar.decider.mode != "addressed":
+                remote.avatar.control_changed.clear()
+                await remote.avatar.control_changed.wait()
         for message in (
             heard("m1", "We decided to ship on Friday."),
             heard("m2", "Alex, what did we decide?"),
@@ -201,9 +201,9 @@ async def test_the_avatar_decides_by_the_persons_policy_and_explains_every_decis
         ]
         assert control.act("answer-never")["answer"] == "never"
         async with asyncio.timeout(10):
-            while remote.decider.mode != "never":
-                remote.control_changed.clear()
-                await remote.control_changed.wait()
+            while remote.avatar.decider.mode != "never":
+                remote.avatar.control_changed.clear()
+                await remote.avatar.control_changed.wait()
         assert local.send(heard("m5", "Alex, anything to add?"))
         control.act("answer-this")  # the person asks: the last remark it let pass is answered
         await received.until(lambda _: len(received.decisions()) >= 6)
@@ -239,17 +239,17 @@ async def test_speech_while_the_avatar_prepares_an_answer_interrupts_it_and_hold
         sender.attach(listener)
         listening = asyncio.create_task(listener.run())
         async with asyncio.timeout(30):
-            await remote.interrupt_arrived.wait()
-            floor_free_at_interrupt = remote.floor.free
-            transcripts_at_interrupt = len(remote.transcripts)
+            await remote.avatar.interrupt_arrived.wait()
+            floor_free_at_interrupt = remote.avatar.floor.free
+            transcripts_at_interrupt = len(remote.avatar.transcripts)
             await listening
-            while len(remote.transcripts) < 1:
-                remote.transcript_arrived.clear()
-                await remote.transcript_arrived.wait()
-    assert remote.interrupts_received == 1 and sender.interrupts_sent == 1
+            while len(remote.avatar.transcripts) < 1:
+                remote.avatar.transcript_arrived.clear()
+                await remote.avatar.transcript_arrived.wait()
+    assert remote.avatar.interrupts_received == 1 and sender.interrupts_sent == 1
     assert transcripts_at_interrupt == 0  # barge-in while thinking, before the remark's transcript
     assert not floor_free_at_interrupt  # the speaker held the floor from their first word
-    assert remote.floor.starts == 1 and remote.floor.stops == 1 and remote.floor.free
+    assert remote.avatar.floor.starts == 1 and remote.avatar.floor.stops == 1 and remote.avatar.floor.free
 
 
 @pytest.mark.slow
@@ -260,17 +260,17 @@ async def test_a_prepared_answer_waits_while_someone_speaks_and_is_dropped_if_th
         assert local.send(Speech(state="start"))
         assert local.send(heard("q1", "Alex, what is your favourite colour?"))
         async with asyncio.timeout(60):
-            await remote.floor.held.wait()  # the first audio is ready and waits
+            await remote.avatar.floor.held.wait()  # the first audio is ready and waits
         assert received.states("q1") == ["thinking"]
         assert local.send(Speech(state="stop"))
         await received.until(lambda _: "speaking" in received.states("q1"))
         await received.until(lambda _: "done" in received.states("q1"))
 
-        remote.floor.held.clear()
+        remote.avatar.floor.held.clear()
         assert local.send(Speech(state="start"))
         assert local.send(heard("q2", "Alex, and what is your favourite food?"))
         async with asyncio.timeout(60):
-            await remote.floor.held.wait()
+            await remote.avatar.floor.held.wait()
         assert local.send(heard("q3", "Let us move on to the budget now."))  # the speech became a turn
         await received.until(lambda _: "done" in received.states("q2"))
         assert local.send(Speech(state="stop"))
@@ -284,9 +284,9 @@ async def test_text_typed_on_the_page_is_answered_whatever_the_policy(signaling:
     async with meeting(signaling, token) as (remote, local, _received):
         LiveControl(local, answer="never").act("answer-never")
         async with asyncio.timeout(10):
-            while remote.decider.mode != "never":
-                remote.control_changed.clear()
-                await remote.control_changed.wait()
+            while remote.avatar.decider.mode != "never":
+                remote.avatar.control_changed.clear()
+                await remote.avatar.control_changed.wait()
         viewer = LocalPeer(
             LocalSettings.load({**peer_fields(signaling, token), "input": "none"}), [CollectingSink()], role=Role.VIEWER
         )

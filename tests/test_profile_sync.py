@@ -63,7 +63,8 @@ async def test_profile_syncs_once_is_prepared_once_and_is_not_sent_again(
         }
     )
     remote = RemotePeer(settings)
-    original_face = remote.producer.face  # type: ignore[attr-defined]
+    assert remote.avatar.speaking is not None
+    original_face = remote.avatar.speaking.face
     async with running(remote.run):
         async with asyncio.timeout(60):
             await remote.connected.wait()
@@ -73,20 +74,23 @@ async def test_profile_syncs_once_is_prepared_once_and_is_not_sent_again(
             await wait_status(sender, "ready")
         assert sorted(sender.files_sent) == ["face.png", "persona.toml", "voice.txt", "voice.wav"]
         assert sender.chunks_sent > 10  # voice.wav is several 32 KiB chunks
-        assert remote.profiles.received_files == 4 and remote.profiles.preparations == 1
+        assert remote.avatar.profiles.received_files == 4 and remote.avatar.profiles.preparations == 1
         for entry in profile.files():
             cached = tmp_path / "cache" / "files" / f"{entry.sha256}-{entry.name}"
             assert hashlib.sha256(cached.read_bytes()).hexdigest() == entry.sha256
-        assert remote.producer.face is not original_face  # type: ignore[attr-defined]
-        assert remote.responder is not None and "Olena Testenko" in remote.responder.conversation.persona.text
-        assert remote.decider.names == ("Olena Testenko", "Olena", "Sasha")  # it answers to her name and alias
+        assert remote.avatar.speaking.face is not original_face
+        assert (
+            remote.avatar.responder is not None
+            and "Olena Testenko" in remote.avatar.responder.conversation.persona.text
+        )
+        assert remote.avatar.decider.names == ("Olena Testenko", "Olena", "Sasha")  # it answers to her name and alias
 
         again = local_peer(signaling, token, CollectingSink())
         second = ProfileSender(again, profile)
         async with running(again.run):
             status = await wait_status(second, "ready")
         assert status.detail == "already prepared"
-        assert second.chunks_sent == 0 and remote.profiles.preparations == 1  # nothing sent, nothing re-prepared
+        assert second.chunks_sent == 0 and remote.avatar.profiles.preparations == 1  # nothing sent, nothing re-prepared
 
 
 class Replies:

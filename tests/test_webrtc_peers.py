@@ -53,8 +53,8 @@ async def test_datachannel_ping_round_trips_and_transcripts_reach_the_remote(
         assert 0 < rtt < 5000
         assert local.send(Transcript(turn_id="t1", text="hello avatar"))
         async with asyncio.timeout(10):
-            await remote.transcript_arrived.wait()
-    assert remote.transcripts[0].text == "hello avatar"
+            await remote.avatar.transcript_arrived.wait()
+    assert remote.avatar.transcripts[0].text == "hello avatar"
 
 
 async def test_malformed_datachannel_messages_get_error_replies(

@@ -75,7 +75,8 @@ class Box:
                 public = public_signaling_url(settings, service.port)
                 self.ready.set()
                 print(f"avatar box ready; signaling at {public}", flush=True)
-                print(f"on the laptop: {laptop_command(public, settings.room)}", flush=True)
+                for room in settings.room_names():
+                    print(f"on the laptop: {laptop_command(public, room)}", flush=True)
                 await stop.wait()
             finally:
                 if self.remote:
@@ -83,14 +84,13 @@ class Box:
                 await self.sidecars.stop()
 
     async def _wait_remote_joined(self, service: SignalingService) -> None:
-        """The avatar peer loads its models, then joins the room; bounded by the health timeout."""
-        try:
-            await asyncio.wait_for(
-                service.server.wait_for_peer(Role.REMOTE, self.settings.room), self.settings.health_timeout_s
-            )
-        except TimeoutError as exc:
-            tail = self.remote.log_tail() if self.remote else ""
-            raise SidecarError(f"avatar-remote did not join room {self.settings.room!r}; last output:\n{tail}") from exc
+        """The avatar peer loads its models, then joins every room; bounded by the health timeout."""
+        for room in self.settings.room_names():
+            try:
+                await asyncio.wait_for(service.server.wait_for_peer(Role.REMOTE, room), self.settings.health_timeout_s)
+            except TimeoutError as exc:
+                tail = self.remote.log_tail() if self.remote else ""
+                raise SidecarError(f"avatar-remote did not join room {room!r}; last output:\n{tail}") from exc
 
     async def _start_all(self, signaling_port: int) -> None:
         logger.info("starting %s", ", ".join(s.spec.name for s in self.sidecars.sidecars) or "no sidecars")

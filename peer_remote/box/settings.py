@@ -22,7 +22,13 @@ class BoxSettings(SignalingSettings):
 
     host: str = Field("0.0.0.0", description="signaling bind address (needs AVATAR_TOKEN)")
     port: int = Field(8765, ge=0, le=65535, description="signaling port")
-    room: str = Field("demo", description="room the avatar joins")
+    room: str = Field("demo", description="room the avatar joins", json_schema_extra={"flag": False})
+    rooms: list[str] = Field(
+        default_factory=list,
+        description="room the avatar joins, repeatable: one clone per room, sharing the models (unset: the room "
+        "setting, AVATAR_ROOM)",
+        json_schema_extra={"flag": "--room", "metavar": "ROOM"},
+    )
     models_dir: Path = Field(Path("/models"), description="models volume")
     fetch_models: bool = Field(True, description="fetch MuseTalk's missing model files into --models-dir at start")
     # vLLM (OpenAI-compatible server)
@@ -97,3 +103,7 @@ class BoxSettings(SignalingSettings):
     turn_secret: SecretStr | None = Field(
         None, description="coturn static-auth-secret (unset: one is generated for this run)"
     )
+
+    def room_names(self) -> list[str]:
+        """The rooms the box's avatar serves, each with its own clone."""
+        return list(self.rooms) or [self.room]

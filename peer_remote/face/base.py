@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,7 @@ class FaceAnimator(Protocol):
     name: str
     width: int
     height: int
+    needs_speech_ahead: bool  # True: ``observe_speech`` gets each clause's audio before its frames are rendered
 
     def prepare(self) -> None:
         """Find the face and build what rendering needs (cached on disk by content hash)."""
@@ -28,4 +30,13 @@ class FaceAnimator(Protocol):
 
     def reset_speech(self) -> None:
         """An interruption: close the mouth at once."""
+        ...
+
+    def observe_speech(self, samples: np.ndarray) -> None:
+        """Speech's 48 kHz int16 audio before it is played (only called when ``needs_speech_ahead``)."""
+        ...
+
+    def with_portrait(self, image_path: Path | None) -> FaceAnimator:
+        """A new animator of this kind and size for another photo, sharing the loaded models (one room's face
+        never touches another's: each has its own prepared portrait); ``prepare`` it before use."""
         ...

@@ -106,6 +106,24 @@ class StageTimes:
         return {k: round(v / max(1, self.frames), 3) for k, v in self.ms.items() if k != "vae_encode"}
 
 
+class SharedMuseTalkModels:
+    """MuseTalk's networks and the landmark model, loaded once and used read-only by every portrait's animator
+    (several rooms on one box: one copy of the weights in GPU memory)."""
+
+    def __init__(self) -> None:
+        self.models: MuseTalkModels | None = None
+        self.face_landmarks: Callable[[np.ndarray], np.ndarray] | None = None
+        self._loaded = False
+        self._lock = threading.Lock()
+
+    def load(self, models_dir: Path, device: str) -> None:
+        with self._lock:
+            if not self._loaded:
+                self.models = self.models or load_models(models_dir, device)
+                self.face_landmarks = self.face_landmarks or load_face_landmarks(models_dir)
+                self._loaded = True
+
+
 class MuseTalkAnimator:
     """A :class:`~peer_remote.face.base.FaceAnimator` on MuseTalk; fed each clause's audio ahead of rendering."""
 
@@ -134,12 +152,11 @@ class MuseTalkAnimator:
         self.batch_size = batch_size
         self.fps = fps
         self.name = f"musetalk:{device}"
-        self.models: MuseTalkModels | None = None
+        self.needs_speech_ahead = True
+        self.shared = SharedMuseTalkModels()
         self.times = StageTimes()
         self.prepared_from_cache = False
         self.crop_source = ""  # "landmarks" (upstream's crop) or "haar" (the CPU fallback)
-        # RGB image -> (68, 2) face landmarks; DWPose from the models directory unless one is given
-        self.face_landmarks: Callable[[np.ndarray], np.ndarray] | None = None
         self._base: np.ndarray | None = None
         self._face: tuple[int, int, int, int] | None = None
         self._box: Box | None = None  # crop box in the frame: x0, y0, x1, y1
@@ -160,6 +177,15 @@ class MuseTalkAnimator:
     ) -> MuseTalkAnimator:
         return cls(settings.models, image_path, width, height, settings.device, cache_dir)
 
+    @property
+    def models(self) -> MuseTalkModels | None:
+        return self.shared.models
+
+    @property
+    def face_landmarks(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """RGB image -> (68, 2) face landmarks (DWPose from the models directory; None: the Haar fallback)."""
+        return self.shared.face_landmarks
+
     # -- preparation ------------------------------------------------------------------------------------
 
     def prepare(self) -> None:
@@ -167,9 +193,9 @@ class MuseTalkAnimator:
 
         if self._latents is not None:
             return
-        self.models = self.models or load_models(self.models_dir, self.device)
+        self.shared.load(self.models_dir, self.device)
         image = load_image(self.image_path)
-        landmarks_model = self.face_landmarks = self.face_landmarks or load_face_landmarks(self.models_dir)
+        landmarks_model = self.face_landmarks
         source = "landmarks" if landmarks_model is not None else "haar"
         key = hashlib.sha256(
             image.tobytes() + f"{PREPARE_VERSION}:{self.width}x{self.height}:{source}".encode()
@@ -221,6 +247,7 @@ class MuseTalkAnimator:
                 )
                 tmp.replace(cached)
         models = self.models
+        assert models is not None
         self.crop_source = source
         self._latents = torch.from_numpy(latents).to(models.device, models.dtype)
         logger.info(
@@ -319,6 +346,20 @@ class MuseTalkAnimator:
         """The run of speech ended (no audio follows soon): compute its last frames' tokens."""
         with self._lock:
             self._compute_tokens(final=True)
+
+    def with_portrait(self, image_path: Path | None) -> MuseTalkAnimator:
+        other = MuseTalkAnimator(
+            self.models_dir,
+            image_path,
+            self.width,
+            self.height,
+            self.device,
+            self.cache_dir,
+            self.batch_size,
+            self.fps,
+        )
+        other.shared = self.shared
+        return other
 
     def reset_speech(self) -> None:
         with self._lock:

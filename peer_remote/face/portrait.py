@@ -76,6 +76,7 @@ class PortraitAnimator:
         head_motion: bool = True,
     ) -> None:
         self.head_motion = head_motion
+        self.needs_speech_ahead = False
         self.image_path = image_path
         self.width = width
         self.height = height
@@ -162,6 +163,12 @@ class PortraitAnimator:
 
     def reset_speech(self) -> None:
         self.mouth.reset()
+
+    def observe_speech(self, samples: np.ndarray) -> None:
+        """Not needed: the mouth follows each slot's own audio."""
+
+    def with_portrait(self, image_path: Path | None) -> PortraitAnimator:
+        return PortraitAnimator(image_path, self.width, self.height, self.cache_dir, head_motion=self.head_motion)
 
     def render(self, slot: FrameSlot, audio: np.ndarray, speaking: bool) -> np.ndarray:
         self.prepare()

@@ -95,7 +95,9 @@ class FishSpeechSynthesizer:
         self.reference = reference
         self.name = f"fish:{self.url}"
         self.sample_rate = FISH_RATE
+        self.supports_voice_reference = True
         self._api_key = api_key
+        self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10.0)
         self._session: aiohttp.ClientSession | None = None
 
@@ -107,6 +109,12 @@ class FishSpeechSynthesizer:
             reference = FishReference.from_files(settings.reference, text_path, settings.reference_text)
         key = settings.api_key.get_secret_value() if settings.api_key else None
         return cls(settings.url, reference, key)
+
+    def with_reference(self, clip: Path, transcript: Path) -> FishSpeechSynthesizer:
+        """The same server in another voice (the reference travels with each request: nothing is kept there)."""
+        return FishSpeechSynthesizer(
+            self.url, FishReference.from_files(clip, transcript), self._api_key, self._timeout_s
+        )
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

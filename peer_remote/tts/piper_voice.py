@@ -44,11 +44,15 @@ class PiperSynthesizer:
         self.length_scale = length_scale
         self.name = f"piper:{(voice_path or Path('en_US-joe-medium.onnx')).stem}"
         self.sample_rate = 22_050
+        self.supports_voice_reference = False
         self._voice: Any = None
 
     @classmethod
     def from_settings(cls, settings: PiperSettings) -> PiperSynthesizer:
         return cls(settings.voice)
+
+    def with_reference(self, clip: Path, transcript: Path) -> PiperSynthesizer:
+        raise TtsError("Piper speaks only its own voice; a reference voice needs --tts fish")
 
     async def load(self) -> None:
         if self._voice is None:
