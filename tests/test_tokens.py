@@ -276,7 +276,7 @@ async def test_the_server_leeway_is_a_setting_of_at_most_10_s_by_default() -> No
 def test_avatar_token_help_states_the_leeway(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         avatar_main(["token", "--help"])
-    assert "--token-leeway (default 5 s)" in " ".join(capsys.readouterr().out.split())
+    assert "--token-leeway (5 s unless told otherwise)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_peers_mint_tokens_that_tolerate_a_clock_running_ahead() -> None:
