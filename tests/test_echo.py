@@ -171,7 +171,7 @@ async def test_without_half_duplex_the_clones_own_voice_is_taken_for_a_speaker_a
         await turn_state(sender, "q1", "done")
     assert loopback.clone_sounding_s  # the clone spoke, and its voice came back
     assert sender.speech_messages_sent >= 1 and sender.interrupts_sent >= 1  # it heard itself and barged in
-    assert remote.interrupts_received >= 1
+    assert remote.avatar.interrupts_received >= 1
 
 
 async def test_half_duplex_never_hears_the_clones_voice_nor_a_person_over_it_but_hears_people_once_it_stops(
@@ -187,13 +187,13 @@ async def test_half_duplex_never_hears_the_clones_voice_nor_a_person_over_it_but
         # once the clone is silent (and its echo has passed), people are heard again: this one starts 0.5 s later
         loop.say(np.concatenate([np.zeros(ASR_RATE // 2, dtype=np.float32), after]))
         async with asyncio.timeout(60):
-            while len(remote.transcripts) < 2:  # q1, then what the listener heard
-                remote.transcript_arrived.clear()
-                await remote.transcript_arrived.wait()
+            while len(remote.avatar.transcripts) < 2:  # q1, then what the listener heard
+                remote.avatar.transcript_arrived.clear()
+                await remote.avatar.transcript_arrived.wait()
     assert loop.clone_sounding_s  # the clone spoke, and its voice came back
     assert during == (0, 0, 0)  # no speech start, no barge-in, nothing transcribed while it spoke
     states = [m.state for m in sender.received if isinstance(m, Turn) and m.turn_id == "q1"]
     assert states == ["thinking", "speaking", "done"]  # never interrupted
-    assert [t.text for t in listener.turns] == [remote.transcripts[1].text]
-    heard = remote.transcripts[1].text.lower()
+    assert [t.text for t in listener.turns] == [remote.avatar.transcripts[1].text]
+    heard = remote.avatar.transcripts[1].text.lower()
     assert "thank you" in heard and "move on" in heard  # whole, from its first words
