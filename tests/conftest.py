@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from benchmarks.harness.page_capture import CHROMIUM_ARGS
 from media.rtc import patches
 from media.rtc.ice import pin_host_addresses
 from peer_remote.service import RemotePeer
@@ -103,3 +105,16 @@ def pulseaudio(tmp_path: Path) -> Iterator[dict[str, str]]:
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's headless Chromium (never a downloaded browser), with loopback ICE allowed."""
+    from playwright.async_api import async_playwright
+
+    executable = shutil.which("chromium")
+    assert executable, "Debian's chromium is not installed (.ci/run installs it)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        await launched.close()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -234,16 +234,11 @@ window.attack = Promise.all([
 
 @pytest.mark.slow
 async def test_a_page_from_another_origin_cannot_change_the_state(
-    endpoint: ControlServer, control: LiveControl
+    endpoint: ControlServer, control: LiveControl, browser: Any
 ) -> None:
     """Headless Chromium (Debian's) opens a page served from another 127.0.0.1 port, which attacks the endpoint."""
     from aiohttp import web
-    from playwright.async_api import async_playwright
 
-    from tests.test_browser_page import CHROMIUM_ARGS
-
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is not installed (.ci/run installs it)"
     page_html = CROSS_SITE_PAGE.replace("TARGET", f"http://127.0.0.1:{endpoint.port}/control")
     page_html = page_html.replace("SECRET", endpoint.secret)
 
@@ -258,15 +253,10 @@ async def test_a_page_from_another_origin_cannot_change_the_state(
     await site.start()
     page_port = runner.addresses[0][1]
     try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = await browser.new_page()
-                await page.goto(f"http://127.0.0.1:{page_port}/")
-                async with asyncio.timeout(20):
-                    results = await page.evaluate("window.attack")
-            finally:
-                await browser.close()
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{page_port}/")
+        async with asyncio.timeout(20):
+            results = await page.evaluate("window.attack")
     finally:
         await runner.cleanup()
     assert results["no-cors"] == "opaque"  # sent, answer unreadable...

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiortc import RTCPeerConnection
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from benchmarks.harness.processes import environment_without_avatar_settings, start_avatar
 from peer_remote.service import RemotePeer
@@ -32,7 +32,6 @@ from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
 from signaling.tokens import issue_token
 from tests.peer_helpers import peer_fields, running
-from tests.test_browser_page import CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 WHIP_WHEP = "whip-whep@1.2.0"  # github.com/medooze/whip-whep-js, published on npm
@@ -105,16 +104,6 @@ setInterval(async () => {
 }, 100);
 window.playerReady = true;
 </script></body></html>"""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is not installed (.ci/run installs it)"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture
