@@ -6,9 +6,7 @@ import asyncio
 import os
 import secrets
 import shutil
-import subprocess
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 
 from benchmarks.harness.page_capture import CHROMIUM_ARGS
+from benchmarks.harness.sink_capture import PrivatePulseAudio
 from media.rtc import patches
 from media.rtc.ice import pin_host_addresses
 from peer_remote.service import RemotePeer
@@ -72,39 +71,16 @@ async def remote(signaling: SignalingService, token: str) -> AsyncIterator[Remot
 
 
 @pytest.fixture
-def pulseaudio(tmp_path: Path) -> Iterator[dict[str, str]]:
+def pulseaudio() -> Iterator[dict[str, str]]:
     """A private PulseAudio daemon with an ``avatar_mic`` null sink; yields the environment that reaches it."""
-    binary = shutil.which("pulseaudio")
-    assert binary, "pulseaudio is not installed (.ci/run installs pulseaudio, pulseaudio-utils, libasound2-plugins)"
-    socket = tmp_path / "native"
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "HOME": str(tmp_path)}
-    daemon = subprocess.Popen(
-        [
-            binary,
-            "--daemonize=no",
-            "--exit-idle-time=-1",
-            "-n",
-            "--use-pid-file=no",
-            f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
-            "--load=module-null-sink sink_name=avatar_mic",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    assert shutil.which("pulseaudio"), (
+        "pulseaudio is not installed (.ci/run installs pulseaudio, pulseaudio-utils, libasound2-plugins)"
     )
-    client_env = {**env, "PULSE_SERVER": f"unix:{socket}"}
+    daemon = PrivatePulseAudio()
     try:
-        for _ in range(100):  # up to 10 s for the daemon to come up
-            ready = subprocess.run(["pactl", "list", "short", "sinks"], env=client_env, capture_output=True, text=True)
-            if "avatar_mic" in ready.stdout:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("private PulseAudio did not start")
-        yield client_env
+        yield daemon.client_env
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+        daemon.close()
 
 
 @pytest.fixture

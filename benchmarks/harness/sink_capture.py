@@ -70,10 +70,11 @@ class PrivatePulseAudio:
             stderr=subprocess.DEVNULL,
         )
         self.env = {"PULSE_SERVER": f"unix:{socket}"}
+        self.client_env = {**env, **self.env}  # the whole environment of a client process (pactl, PortAudio)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             listing = subprocess.run(
-                ["pactl", "list", "short", "sinks"], env={**env, **self.env}, capture_output=True, text=True
+                ["pactl", "list", "short", "sinks"], env=self.client_env, capture_output=True, text=True
             )
             if MIC_SINK in listing.stdout:
                 return
