@@ -21,6 +21,7 @@ from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.server import SignalingService
 from signaling.settings import SignalingSettings
+from tests.fish_speech_stand_in import FishSpeechStandIn
 from tests.peer_helpers import peer_fields, running
 
 ARTIFACTS: Path = Path(os.environ.get("AVATAR_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts"))
@@ -81,6 +82,15 @@ def pulseaudio() -> Iterator[dict[str, str]]:
         yield daemon.client_env
     finally:
         daemon.close()
+
+
+@pytest.fixture
+async def fish() -> AsyncIterator[FishSpeechStandIn]:
+    """The Fish Speech v1.5.0 stand-in server on 127.0.0.1 (tests/fish_speech_stand_in.py)."""
+    server = FishSpeechStandIn()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ POST only), and keeps the stand-in honest about the upstream behaviours it repro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,6 @@ import pytest
 from peer_remote.tts.base import TtsError
 from peer_remote.tts.fish import FishReference, FishSpeechSynthesizer, tts_request
 from tests.fish_speech_stand_in import FishSpeechStandIn
-
-
-@pytest.fixture
-async def fish() -> AsyncIterator[FishSpeechStandIn]:
-    server = FishSpeechStandIn()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def post(url: str, body: Any, content_type: str = "application/msgpack") -> tuple[int, bytes]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,14 +81,6 @@ def make_profile(root: Path, name: str, face: np.ndarray, passage: str) -> Profi
     me.file("voice.txt").write_text(passage)
     me.write_manifest()
     return me
-
-
-@pytest.fixture
-async def fish() -> AsyncIterator[FishSpeechStandIn]:
-    server = FishSpeechStandIn()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
