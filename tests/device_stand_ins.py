@@ -9,9 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.harness.sink_capture import check_frame_as_pyvirtualcam
+
 
 class RecordingCameraStandIn:
-    """Stands in for pyvirtualcam.Camera (no virtual camera device can exist here): records what is sent."""
+    """Stands in for pyvirtualcam.Camera (no virtual camera device can exist here): checks each frame as upstream's
+    ``send`` does, then records it."""
 
     def __init__(self, width: int, height: int, fps: float, device: str | None = None) -> None:
         self.width, self.height, self.fps, self.device = width, height, fps, device
@@ -20,7 +23,7 @@ class RecordingCameraStandIn:
         self.closed = False
 
     def send(self, frame: np.ndarray) -> None:
-        assert frame.shape == (self.height, self.width, 3) and frame.dtype == np.uint8
+        check_frame_as_pyvirtualcam(frame, self.width, self.height)
         self.sent.append((time.monotonic(), frame))
         if len(self.sent) >= 30:
             self.enough.set()

@@ -20,9 +20,20 @@ from media.frames import AUDIO_RATE
 MIC_SINK = "avatar_mic"
 
 
+def check_frame_as_pyvirtualcam(frame: np.ndarray, width: int, height: int) -> None:
+    """What pyvirtualcam 0.15.0's ``Camera.send`` (pyvirtualcam/camera.py) checks before it hands a frame to its
+    backend, synchronously: dtype uint8 (TypeError "unexpected frame dtype") and, for the default RGB format,
+    shape (height, width, 3) (ValueError "unexpected frame shape", the check built in ``Camera.__init__``)."""
+    if frame.dtype != np.uint8:
+        raise TypeError(f"unexpected frame dtype: {frame.dtype} != uint8")
+    if frame.shape != (height, width, 3):
+        raise ValueError(f"unexpected frame shape: {frame.shape} != {(height, width, 3)}")
+
+
 class TimestampingCameraStandIn:
     """Stands in for pyvirtualcam.Camera (no virtual camera device exists here): keeps the luma of every frame
-    with the monotonic time of ``send``, the moment pyvirtualcam hands a frame to the device."""
+    with the monotonic time of ``send``, the moment pyvirtualcam hands a frame to the device (after its checks:
+    :func:`check_frame_as_pyvirtualcam`)."""
 
     def __init__(self, width: int, height: int, fps: float, device: str | None = None) -> None:
         self.width, self.height, self.fps, self.device = width, height, fps, device or "timestamping stand-in"
@@ -31,6 +42,7 @@ class TimestampingCameraStandIn:
         self._lock = threading.Lock()
 
     def send(self, frame: np.ndarray) -> None:
+        check_frame_as_pyvirtualcam(frame, self.width, self.height)
         at = time.monotonic()
         gray = (frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114).astype(np.uint8)
         with self._lock:
