@@ -1,7 +1,8 @@
 """A STAND-IN for a model server sidecar (vLLM, Fish Speech): an ordinary process with a health endpoint.
 
 Takes the real servers' address flags (``--port N`` as vLLM, ``--listen HOST:PORT`` as Fish Speech) and ignores
-the rest. As Fish Speech v1.5.0 it answers health on POST /v1/health only (tools/server/views.py at that tag:
+the rest. As vLLM 0.11.0 it answers health on GET /health (vllm/entrypoints/openai/api_server.py: ``@router.get("/health")``;
+its ``--port`` is FrontendArgs.port in vllm/entrypoints/openai/cli_args.py). As Fish Speech v1.5.0 it answers health on POST /v1/health only (tools/server/views.py at that tag:
 ``@routes.http.post``; kui answers GET with 405), and, like its uvicorn, binds only once its models are loaded (the
 app loads them in its startup hook, which uvicorn runs before it listens). STANDIN_READY_AFTER (seconds before /health answers 200), STANDIN_NEVER_READY=1, STANDIN_EXIT_AFTER
 (seconds, then exit 3) shape its behaviour; it prints progress lines like a loading server.
