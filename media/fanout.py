@@ -35,6 +35,7 @@ def clone_frame(frame: Frame) -> Frame:
         return frame
     copy.pts = frame.pts
     copy.time_base = frame.time_base
+    copy.opaque = frame.opaque  # the capture time (media.rtc.capture_time)
     return copy
 
 

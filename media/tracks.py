@@ -12,6 +12,7 @@ from aiortc import MediaStreamTrack
 
 from media.frames import AUDIO_FRAME_SAMPLES, AUDIO_RATE
 from media.producer import AVScheduler, repeat_or_blank
+from media.rtc.capture_time import stamp_capture_time
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class VideoOutputTrack(MediaStreamTrack):
         frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
         frame.pts = index * VIDEO_CLOCK_RATE // fps
         frame.time_base = self._time_base
+        stamp_capture_time(frame, clock.wall_time(index / fps))
         self.frames_sent += 1
         return frame
 
@@ -99,6 +101,7 @@ class AudioOutputTrack(MediaStreamTrack):
         frame.sample_rate = AUDIO_RATE
         frame.pts = index * AUDIO_FRAME_SAMPLES
         frame.time_base = self._time_base
+        stamp_capture_time(frame, clock.wall_time(index * frame_s))
         self.frames_sent += 1
         return frame
 
