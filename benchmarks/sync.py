@@ -3,7 +3,9 @@
 A remote peer (the test pattern, or the portrait speaking generated sentences) streams to a local peer on
 127.0.0.1; the local peer feeds the real sinks: the MP4 recorder (decoded afterwards with PyAV), the virtual
 microphone into a private PulseAudio null sink whose monitor is recorded, together with the virtual camera
-whose frames are timestamped as pyvirtualcam would send them, and the preview page in headless Chromium.
+whose frames are timestamped as pyvirtualcam would send them, and the preview page in headless Chromium (its
+WebAudio tap on the page's clock, and the sound the page plays into another null sink against the frames it
+shows, mapped to the same monotonic clock).
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import numpy as np
 
 from benchmarks.harness.page_capture import PreviewPageCapture
 from benchmarks.harness.processes import loopback_peer_fields
-from benchmarks.harness.sink_capture import MIC_SINK, MonitorCapture, PrivatePulseAudio, TimestampingCameraStandIn
+from benchmarks.harness.sink_capture import (
+    MIC_SINK,
+    PAGE_SINK,
+    MonitorCapture,
+    PrivatePulseAudio,
+    TimestampingCameraStandIn,
+)
 from media.audio import mono_int16
 from media.frames import AUDIO_RATE, AVChunk, FrameSlot
 from media.measure import summary_ms
@@ -55,6 +63,9 @@ from signaling.settings import SignalingSettings
 SINKS = ("recorder", "camera-mic", "page")
 SOURCES = ("test-pattern", "speaking")
 WARMUP_S = 3.0
+# Chromium's own A/V sync (its stream synchronization) moves the video's delay in steps of tens of ms per second
+# once both streams have sender reports: the page's offset settles over the first seconds of a viewer's call
+PAGE_SETTLE_S = 15.0
 SPEECH_WINDOW_S = 4.0  # the speaking offset is fitted per window; p50/p95 over the windows
 SENTENCES = (
     "What time is the meeting with the design team tomorrow?",
@@ -145,17 +156,20 @@ class Capture:
     geometry: FaceGeometry | None = None
     probe: ArrivalProbe | None = None
     page: dict[str, Any] | None = None
+    page_output: MonitorCapture | None = None  # what the page's <video> played, from the page sink's monitor
+    page_to_monotonic_s: float | None = None
 
 
 async def run_sync_bench(config: SyncBenchConfig) -> dict[str, Any]:
     """Each source once, all sinks at the same time; returns the result document."""
-    pulse = PrivatePulseAudio() if "camera-mic" in config.sinks else None
+    wants_pulse = "camera-mic" in config.sinks or "page" in config.sinks
+    pulse = PrivatePulseAudio((MIC_SINK, PAGE_SINK)) if wants_pulse else None
     if pulse is not None:
         os.environ.update(pulse.env)  # before PortAudio starts: it reaches the sound server it finds then
     results: list[dict[str, Any]] = []
     try:
         for source in config.sources:
-            capture = await _run_source(config, source)
+            capture = await _run_source(config, source, pulse)
             results += analyse(capture, source, config.fps)
     finally:
         if pulse is not None:
@@ -163,7 +177,7 @@ async def run_sync_bench(config: SyncBenchConfig) -> dict[str, Any]:
     return {"bench": "sync", "config": {**asdict(config), "workdir": str(config.workdir)}, "sinks": results}
 
 
-async def _run_source(config: SyncBenchConfig, source: str) -> Capture:
+async def _run_source(config: SyncBenchConfig, source: str, pulse: PrivatePulseAudio | None) -> Capture:
     from peer_local.audio_input.devices import load_sounddevice
     from peer_local.sinks.virtual_camera import VirtualCameraSink
     from peer_local.sinks.virtual_mic import VirtualMicSink, find_output_device
@@ -211,17 +225,25 @@ async def _run_source(config: SyncBenchConfig, source: str) -> Capture:
         stop_remote, stop_local = asyncio.Event(), asyncio.Event()
         remote_task = asyncio.create_task(remote.run(stop_remote))
         local_task = asyncio.create_task(local.run(stop_local))
-        page = PreviewPageCapture() if "page" in config.sinks and source == "test-pattern" else None
+        page = None
+        if "page" in config.sinks and source == "test-pattern":
+            page = PreviewPageCapture(None if pulse is None else {**pulse.env, "PULSE_SINK": PAGE_SINK})
         try:
             if page is not None:
                 async with asyncio.timeout(60):
                     await remote.connected.wait()
+                if pulse is not None:
+                    capture.page_output = MonitorCapture(load_sounddevice(), PAGE_SINK)
+                    capture.page_output.start()
                 await page.start(join_url(service.base_url, "sync", token))
+                capture.page_to_monotonic_s = page.page_to_monotonic_s
             await asyncio.sleep(WARMUP_S + config.duration_s)
         finally:
             if page is not None:
                 await page.stop()
                 capture.page = page.result
+            if capture.page_output is not None:
+                capture.page_output.stop()
             stop_local.set()
             async with asyncio.timeout(20):
                 await local_task
@@ -287,15 +309,48 @@ def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
         results.append(row)
     if capture.page is not None:
         results.append(_page_offsets(capture.page, fps))
+        if capture.page_output is not None and capture.page_to_monotonic_s is not None:
+            results.append(_page_output_offsets(capture.page, capture.page_output, capture.page_to_monotonic_s, fps))
     return results
+
+
+def _page_flashes(page: dict[str, Any], fps: int, shift_s: float = 0.0) -> list[float]:
+    """The display times of the page's flash onsets (after its first second), in seconds plus ``shift_s``."""
+    frames = page.get("frames") or []
+    times = [at / 1000 + shift_s for at, _, _ in frames]
+    first = [index % fps == 0 for _, _, index in frames]
+    return [t for t in flash_onsets(times, [b for _, b, _ in frames], first) if times and t >= times[0] + 1.0]
+
+
+def _page_output_offsets(
+    page: dict[str, Any], output: MonitorCapture, page_to_monotonic_s: float, fps: int
+) -> dict[str, Any]:
+    audio, audio_start = output.audio()
+    pairs = flash_beep_pairs(_page_flashes(page, fps, page_to_monotonic_s), beep_onsets(audio, audio_start))
+    ms = [offset * 1000 for _, offset in pairs]
+    frames = page.get("frames") or []
+    return {
+        "sink": "page-output",
+        "source": "test-pattern",
+        "method": "in headless Chromium: requestVideoFrameCallback's expected display time of the first white frame "
+        "(page clock mapped to the monotonic clock) vs the beep in what the unmuted <video> played into a "
+        "PulseAudio null sink (its monitor recorded)",
+        "offset_ms": summary_ms(ms),
+        "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "values_ms": [round(v, 1) for v in ms],
+        "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 + page_to_monotonic_s if frames else 0.0),
+        "pairs": len(ms),
+    }
+
+
+def _settled(pairs: list[tuple[float, float]], first_frame_s: float) -> dict[str, Any]:
+    """The offsets of the flashes shown once Chromium's A/V sync has had ``PAGE_SETTLE_S`` to settle."""
+    return summary_ms([offset * 1000 for at, offset in pairs if at >= first_frame_s + PAGE_SETTLE_S])
 
 
 def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
     frames = page.get("frames") or []
-    times = [at / 1000 for at, _, _ in frames]
-    first = [index % fps == 0 for _, _, index in frames]
-    flashes = [t for t in flash_onsets(times, [b for _, b, _ in frames], first) if times and t >= times[0] + 1.0]
-    pairs = flash_beep_pairs(flashes, [at / 1000 for at in page.get("beeps") or []])
+    pairs = flash_beep_pairs(_page_flashes(page, fps), [at / 1000 for at in page.get("beeps") or []])
     ms = [offset * 1000 for _, offset in pairs]
     return {
         "sink": "page",
@@ -305,6 +360,7 @@ def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
         "offset_ms": summary_ms(ms),
         "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
         "values_ms": [round(v, 1) for v in ms],
+        "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 if frames else 0.0),
         "pairs": len(ms),
         "frames": len(frames),
         "audio_context_latency_ms": page.get("audio_latency_ms"),  # base, output: part of the beep's output time
@@ -374,6 +430,12 @@ def print_table(result: dict[str, Any]) -> None:
             f"{row['sink']:12} {row['source']:13} {_ms(offset['p50'])} {_ms(offset['p95'])} "
             f"{_ms(row['abs_p95_ms'], 9)} {offset['count']:>4}  {row['method']}"
         )
+        settled = row.get("settled_offset_ms")
+        if settled and settled["count"]:
+            print(
+                f"{'':12} {'settled':13} {_ms(settled['p50'])} {_ms(settled['p95'])} {'':9} {settled['count']:>4}  "
+                f"the same, from {PAGE_SETTLE_S:.0f} s after the first frame (Chromium's A/V sync settled)"
+            )
 
 
 def _ms(value: float | None, width: int = 8) -> str:

@@ -55,13 +55,15 @@ def register(subparsers: Any) -> None:
         description="Stream the test pattern (white flash + 1 kHz beep) and then the portrait speaking to a local "
         "peer on 127.0.0.1 and measure the offset in the sinks' output: the MP4 decoded, the virtual microphone "
         "through a private PulseAudio null sink's monitor with the virtual camera's frames timestamped as sent, the "
-        "preview page in headless Chromium on the page's clock.",
+        "preview page in headless Chromium on the page's clock (a WebAudio tap), and what the page plays into a "
+        "second null sink against the frames it shows.",
     )
     sync.add_argument("--duration", type=float, default=20.0, help="measured seconds per source")
     sync.add_argument(
         "--sinks",
         default="recorder,camera-mic,page",
-        help="comma-separated: recorder, camera-mic, page (the preview page in headless Chromium, test pattern only)",
+        help="comma-separated: recorder, camera-mic, page (the preview page in headless Chromium, its WebAudio tap and "
+        "what it plays, test pattern only)",
     )
     sync.add_argument("--sources", default="test-pattern,speaking", help="comma-separated: test-pattern, speaking")
     sync.add_argument("--size", type=int, default=320, help="square video edge in pixels")

@@ -2,11 +2,17 @@
 opens the page, and a script in it notes, on the page's clock (``performance.now``), when each video frame is
 shown (requestVideoFrameCallback's expectedDisplayTime: its brightness under the stamp and its stamped index)
 and when each beep is output (an AudioWorklet on the ``<video>``'s stream, its context time mapped through
-``getOutputTimestamp``)."""
+``getOutputTimestamp``).
+
+Given a PulseAudio server, Chromium also plays the page's sound there, unmuted as a viewer would (Playwright's
+default ``--mute-audio`` left out), so what the ``<video>`` element itself outputs can be recorded from a null
+sink's monitor; ``page_to_monotonic_s`` then maps the page's clock to ``time.monotonic``."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from typing import Any
 
 CHROMIUM_ARGS = [
@@ -61,7 +67,6 @@ INSTRUMENT_JS = """async () => {
               this.quiet = 0;
             } else { this.quiet++; }
           }
-          outputs[0][0].set(x);
         }
         return true;
       }
@@ -69,6 +74,7 @@ INSTRUMENT_JS = """async () => {
     registerProcessor('onsets', Onsets);`;
     await audio.audioWorklet.addModule(URL.createObjectURL(new Blob([worklet], { type: 'text/javascript' })));
     const node = new AudioWorkletNode(audio, 'onsets');
+    const silent = new GainNode(audio, { gain: 0 });  // pulled by the destination, heard nowhere
     node.port.onmessage = (event) => {
       const stamp = audio.getOutputTimestamp();
       // the context time being output at performanceTime; the onset is output (event.data - contextTime) later
@@ -76,20 +82,23 @@ INSTRUMENT_JS = """async () => {
       out.audio_latency_ms = [audio.baseLatency * 1000, (audio.outputLatency || 0) * 1000];
     };
     audio.createMediaStreamSource(video.srcObject).connect(node);
-    node.connect(audio.destination);
+    node.connect(silent).connect(audio.destination);
     await audio.resume();
   } catch (e) { out.error = String(e); }
 }"""
 
 
 class PreviewPageCapture:
-    """The preview page in headless Chromium, instrumented; ``result`` after ``stop``."""
+    """The preview page in headless Chromium, instrumented; ``result`` after ``stop``. With ``pulse_env`` (the
+    variables that reach a PulseAudio server and pick its sink) the page is unmuted and plays there."""
 
-    def __init__(self) -> None:
+    def __init__(self, pulse_env: dict[str, str] | None = None) -> None:
+        self._pulse_env = pulse_env
         self._playwright: Any = None
         self._browser: Any = None
         self._page: Any = None
         self.result: dict[str, Any] = {}
+        self.page_to_monotonic_s: float | None = None  # monotonic seconds = page ms / 1000 + this
 
     async def start(self, url: str) -> None:
         from playwright.async_api import async_playwright
@@ -98,8 +107,11 @@ class PreviewPageCapture:
         if executable is None:
             raise RuntimeError("Debian's chromium is not installed (apt-get install chromium)")
         self._playwright = await async_playwright().start()
+        sound: dict[str, Any] = {}
+        if self._pulse_env is not None:
+            sound = {"env": {**os.environ, **self._pulse_env}, "ignore_default_args": ["--mute-audio"]}
         self._browser = await self._playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True, **sound
         )
         self._page = await self._browser.new_page()
         await self._page.goto(url)
@@ -107,7 +119,23 @@ class PreviewPageCapture:
             "() => { const v = document.getElementById('video'); return v.readyState >= 2 && v.srcObject; }",
             timeout=60_000,
         )
+        if self._pulse_env is not None:
+            await self._page.click("#unmute")
         await self._page.evaluate(INSTRUMENT_JS)
+        self.page_to_monotonic_s = await self._clock_offset()
+
+    async def _clock_offset(self, samples: int = 9) -> float:
+        """``time.monotonic() - performance.now() / 1000``, from the quickest of a few round trips (its error is
+        at most half that trip)."""
+        best: tuple[float, float] | None = None
+        for _ in range(samples):
+            before = time.monotonic()
+            page_ms = float(await self._page.evaluate("() => performance.now()"))
+            after = time.monotonic()
+            if best is None or after - before < best[0]:
+                best = (after - before, (before + after) / 2 - page_ms / 1000)
+        assert best is not None
+        return best[1]
 
     async def stop(self) -> None:
         try:

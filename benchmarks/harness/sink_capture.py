@@ -18,6 +18,7 @@ import numpy as np
 from media.frames import AUDIO_RATE
 
 MIC_SINK = "avatar_mic"
+PAGE_SINK = "avatar_page"  # where the preview page's browser plays (benchmarks/harness/page_capture.py)
 
 
 def check_frame_as_pyvirtualcam(frame: np.ndarray, width: int, height: int) -> None:
@@ -58,9 +59,10 @@ class TimestampingCameraStandIn:
 
 
 class PrivatePulseAudio:
-    """A PulseAudio daemon of our own with the ``avatar_mic`` null sink; ``env`` reaches it."""
+    """A PulseAudio daemon of our own with null sinks (the first the default), ``avatar_mic`` unless told;
+    ``env`` reaches it."""
 
-    def __init__(self) -> None:
+    def __init__(self, sinks: tuple[str, ...] = (MIC_SINK,)) -> None:
         binary = shutil.which("pulseaudio")
         if binary is None:
             raise RuntimeError("pulseaudio is not installed (apt-get install pulseaudio pulseaudio-utils)")
@@ -75,7 +77,7 @@ class PrivatePulseAudio:
                 "-n",
                 "--use-pid-file=no",
                 f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
-                f"--load=module-null-sink sink_name={MIC_SINK}",
+                *[f"--load=module-null-sink sink_name={sink}" for sink in sinks],
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -88,7 +90,7 @@ class PrivatePulseAudio:
             listing = subprocess.run(
                 ["pactl", "list", "short", "sinks"], env=self.client_env, capture_output=True, text=True
             )
-            if MIC_SINK in listing.stdout:
+            if all(sink in listing.stdout for sink in sinks):
                 return
             time.sleep(0.1)  # polling a daemon's start-up, bounded by the deadline
         self.close()
@@ -101,17 +103,19 @@ class PrivatePulseAudio:
 
 
 class MonitorCapture:
-    """Records ``avatar_mic.monitor`` through PortAudio (PULSE_SOURCE picks the monitor), placing each block at
-    the monotonic time it was captured: callback time minus the capture latency PulseAudio reports."""
+    """Records a null sink's monitor (``avatar_mic`` unless told) through PortAudio (PULSE_SOURCE picks the
+    monitor), placing each block at the monotonic time it was captured: callback time minus the capture latency
+    PulseAudio reports."""
 
-    def __init__(self, sd: Any) -> None:
+    def __init__(self, sd: Any, sink: str = MIC_SINK) -> None:
         self._sd = sd
+        self.sink = sink
         self._blocks: list[tuple[float, np.ndarray]] = []
         self._lock = threading.Lock()
         self._stream: Any = None
 
     def start(self) -> None:
-        os.environ["PULSE_SOURCE"] = f"{MIC_SINK}.monitor"  # read by libpulse when the stream connects
+        os.environ["PULSE_SOURCE"] = f"{self.sink}.monitor"  # read by libpulse when the stream connects
         self._stream = self._sd.InputStream(
             device="pulse", samplerate=AUDIO_RATE, channels=1, dtype="int16", blocksize=480, callback=self._callback
         )
