@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,14 +35,28 @@ class PiperSettings(SettingsGroup):
         default=None,
         description="piper: an .onnx voice with its .onnx.json beside it (unset: the bundled en_US-joe-medium)",
     )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="piper: onnxruntime threads for one synthesis (0: one per CPU core, onnxruntime's default)",
+    )
+    spin: bool = Field(
+        default=False,
+        description="piper: let onnxruntime's idle threads spin for work (onnxruntime's default) instead of "
+        "sleeping; spinning takes CPU from the face, the encoders and the LLM on a small machine",
+    )
 
 
 class PiperSynthesizer:
     """Synthesizes one sentence at a time in a worker thread."""
 
-    def __init__(self, voice_path: Path | None = None, length_scale: float | None = None) -> None:
+    def __init__(
+        self, voice_path: Path | None = None, length_scale: float | None = None, threads: int = 0, spin: bool = False
+    ) -> None:
         self.voice_path = voice_path
         self.length_scale = length_scale
+        self.threads = threads
+        self.spin = spin
         self.name = f"piper:{(voice_path or Path('en_US-joe-medium.onnx')).stem}"
         self.sample_rate = 22_050
         self.supports_voice_reference = False
@@ -49,7 +64,7 @@ class PiperSynthesizer:
 
     @classmethod
     def from_settings(cls, settings: PiperSettings) -> PiperSynthesizer:
-        return cls(settings.voice)
+        return cls(settings.voice, threads=settings.threads, spin=settings.spin)
 
     def with_reference(self, clip: Path, transcript: Path) -> PiperSynthesizer:
         raise TtsError("Piper speaks only its own voice; a reference voice needs --tts fish")
@@ -59,14 +74,21 @@ class PiperSynthesizer:
             await asyncio.get_running_loop().run_in_executor(None, self._load)
 
     def _load(self) -> None:
-        from piper import PiperVoice
+        import onnxruntime
+        from piper import PiperConfig, PiperVoice
 
         path = self.voice_path or bundled_voice()
         config = path.with_name(path.name + ".json")
         if not path.is_file() or not config.is_file():
             raise TtsError(f"Piper voice needs {path} and {config}")
         logger.info("loading Piper voice %s", path.name)
-        self._voice = PiperVoice.load(str(path), config_path=str(config))
+        # as piper-tts 1.8's PiperVoice.load builds it (piper/voice.py: the config's JSON, a CPU session), with
+        # our session options instead of onnxruntime's defaults
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
+        session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        self._voice = PiperVoice(config=PiperConfig.from_dict(json.loads(config.read_text("utf-8"))), session=session)
         self.sample_rate = int(self._voice.config.sample_rate)
 
     def _synthesize_all(self, text: str) -> list[np.ndarray]:
