@@ -15,7 +15,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,7 +208,8 @@ async def _run_source(config: SyncBenchConfig, source: str, pulse: PrivatePulseA
             mic = VirtualMicSink(find_output_device(MIC_SINK))
             mic.start()
             sinks.append(mic)
-            stand_in = TimestampingCameraStandIn(config.size, config.size, config.fps)
+            read = frame_reader(source, config.fps, capture.geometry)
+            stand_in = TimestampingCameraStandIn(config.size, config.size, config.fps, read=read)
             capture.camera = stand_in
             camera = VirtualCameraSink(
                 config.size,
@@ -267,14 +268,18 @@ def robust_slope(xs: list[float], ys: list[float]) -> float | None:
     return float(np.median(dy[upper] / dx[upper])) if upper.any() else None
 
 
-def decode_mp4(path: Path) -> tuple[list[float], list[np.ndarray], np.ndarray, float]:
-    """Frame times and lumas, and the audio with the time of its first sample, as a player presents them."""
+def decode_mp4(
+    path: Path, read: Callable[[np.ndarray], Any] | None = None
+) -> tuple[list[float], list[Any], np.ndarray, float]:
+    """Frame times and lumas (or what ``read`` makes of each), and the audio with the time of its first sample,
+    as a player presents them."""
     times: list[float] = []
-    lumas: list[np.ndarray] = []
+    lumas: list[Any] = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
             times.append(float(frame.time or 0.0))
-            lumas.append(luma_plane(frame))
+            luma = luma_plane(frame)
+            lumas.append(luma if read is None else read(luma))
     parts: list[np.ndarray] = []
     start: float | None = None
     with av.open(str(path)) as container:
@@ -285,19 +290,33 @@ def decode_mp4(path: Path) -> tuple[list[float], list[np.ndarray], np.ndarray, f
     return times, lumas, np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16), start or 0.0
 
 
+# what the analysis needs of a frame: the brightness under the stamp and whether the stamp says a flash starts
+# (test pattern), or the mouth region's darkness (the avatar speaking), read as each frame is captured so that a
+# long run keeps two numbers per frame rather than its picture
+FrameReading = tuple[float, bool | None]
+
+
+def frame_reader(source: str, fps: int, geometry: FaceGeometry | None) -> Callable[[np.ndarray], FrameReading]:
+    if source == "test-pattern":
+        return lambda luma: (below_stamp_luma(luma), starts_a_flash(luma, fps))
+    assert geometry is not None
+    box = mouth_box(geometry)
+    return lambda luma: (mouth_darkness(luma, box), None)
+
+
 def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
     results = []
     if capture.recorder is not None:
-        times, lumas, audio, audio_start = decode_mp4(capture.recorder)
-        results.append(_offsets("recorder", source, times, lumas, audio, audio_start, fps, capture.geometry))
+        times, readings, audio, audio_start = decode_mp4(capture.recorder, frame_reader(source, fps, capture.geometry))
+        results.append(_offsets("recorder", source, times, readings, audio, audio_start, fps))
     if capture.camera is not None and capture.monitor is not None:
-        times, lumas = capture.camera.frames()
+        times, readings = capture.camera.frames()
         audio, audio_start = capture.monitor.audio()
-        row = _offsets("camera-mic", source, times, lumas, audio, audio_start, fps, capture.geometry)
+        row = _offsets("camera-mic", source, times, readings, audio, audio_start, fps)
         if capture.probe is not None:
             # the same offset split: as frames arrived, and what the camera and the microphone path each added
-            brightness = [below_stamp_luma(luma) for luma in lumas]
-            first = [starts_a_flash(luma, fps) for luma in lumas]
+            brightness = [value for value, _ in readings]
+            first = [starts for _, starts in readings]
             probe = capture.probe
             row["arrival_offset_ms"] = summary_ms([o * 1000 for o in paired_offsets(probe.flashes, probe.beeps)])
             row["camera_path_ms"] = summary_ms(
@@ -372,16 +391,15 @@ def _offsets(
     sink: str,
     source: str,
     times: list[float],
-    lumas: list[np.ndarray],
+    readings: list[FrameReading],
     audio: np.ndarray,
     audio_start: float,
     fps: int,
-    geometry: FaceGeometry | None,
 ) -> dict[str, Any]:
     skip = WARMUP_S
     if source == "test-pattern":
-        brightness = [below_stamp_luma(luma) for luma in lumas]
-        first = [starts_a_flash(luma, fps) for luma in lumas]
+        brightness = [value for value, _ in readings]
+        first = [starts for _, starts in readings]
         flashes = [t for t in flash_onsets(times, brightness, first) if t >= (times[0] if times else 0) + skip]
         pairs = flash_beep_pairs(flashes, beep_onsets(audio, audio_start))
         offsets = [offset for _, offset in pairs]
@@ -390,11 +408,10 @@ def _offsets(
         extra: dict[str, Any] = {
             "pairs": len(offsets),
             "drift_ms_per_min": None if slope is None else round(slope, 3),
+            "p50_per_10_min_ms": _medians_per_window(pairs, 600.0),
         }
     else:
-        assert geometry is not None
-        box = mouth_box(geometry)
-        darkness = [mouth_darkness(luma, box) for luma in lumas]
+        darkness = [value for value, _ in readings]
         offsets, correlations = [], []
         begin_at = times[0] + skip if times else 0.0
         edges = np.arange(begin_at, (times[-1] if times else 0.0) - SPEECH_WINDOW_S / 2, SPEECH_WINDOW_S)
@@ -419,6 +436,17 @@ def _offsets(
         "values_ms": [round(v, 1) for v in ms],
         **extra,
     }
+
+
+def _medians_per_window(pairs: list[tuple[float, float]], window_s: float) -> list[float]:
+    """The median offset (ms) of each consecutive ``window_s`` of the run: flat over a long run, or not."""
+    if not pairs:
+        return []
+    start = pairs[0][0]
+    windows: dict[int, list[float]] = {}
+    for at, offset in pairs:
+        windows.setdefault(int((at - start) // window_s), []).append(offset * 1000)
+    return [round(float(np.median(values)), 1) for _, values in sorted(windows.items())]
 
 
 def print_table(result: dict[str, Any]) -> None:

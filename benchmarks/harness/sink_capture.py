@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,25 +33,35 @@ def check_frame_as_pyvirtualcam(frame: np.ndarray, width: int, height: int) -> N
 
 
 class TimestampingCameraStandIn:
-    """Stands in for pyvirtualcam.Camera (no virtual camera device exists here): keeps the luma of every frame
-    with the monotonic time of ``send``, the moment pyvirtualcam hands a frame to the device (after its checks:
+    """Stands in for pyvirtualcam.Camera (no virtual camera device exists here): keeps what ``read`` makes of
+    every frame's luma (the luma itself unless told: a long run keeps only what it measures) with the monotonic
+    time of ``send``, the moment pyvirtualcam hands a frame to the device (after its checks:
     :func:`check_frame_as_pyvirtualcam`)."""
 
-    def __init__(self, width: int, height: int, fps: float, device: str | None = None) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: float,
+        device: str | None = None,
+        read: Callable[[np.ndarray], Any] | None = None,
+    ) -> None:
         self.width, self.height, self.fps, self.device = width, height, fps, device or "timestamping stand-in"
         self.times: list[float] = []
-        self.luma: list[np.ndarray] = []
+        self.luma: list[Any] = []
+        self._read = read
         self._lock = threading.Lock()
 
     def send(self, frame: np.ndarray) -> None:
         check_frame_as_pyvirtualcam(frame, self.width, self.height)
         at = time.monotonic()
         gray = (frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114).astype(np.uint8)
+        reading = gray if self._read is None else self._read(gray)
         with self._lock:
             self.times.append(at)
-            self.luma.append(gray)
+            self.luma.append(reading)
 
-    def frames(self) -> tuple[list[float], list[np.ndarray]]:
+    def frames(self) -> tuple[list[float], list[Any]]:
         with self._lock:
             return list(self.times), list(self.luma)
 
