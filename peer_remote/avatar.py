@@ -64,6 +64,11 @@ class CloneBackends:
     def with_own_face(self, face_image: Path | None) -> CloneBackends:
         return CloneBackends(self.llm, self.tts, self.face.with_portrait(face_image))
 
+    async def close(self) -> None:
+        """Close the shared LLM and TTS clients: by whoever built them, once no clone uses them."""
+        await self.llm.close()
+        await self.tts.close()
+
 
 class Avatar:
     """One room's clone: decides which turns to answer, answers them on its stream, follows the person's control
@@ -80,6 +85,7 @@ class Avatar:
         """``producer``: stream this instead (a clone that never speaks); ``wrap_producer``: wraps what is
         streamed, for a benchmark to observe it."""
         self.settings = settings
+        self._own_backends: CloneBackends | None = None  # built here, so closed here (not a room host's shared ones)
         self.said: Event[[DataMessage]] = Event("said")
         self.producer: AVProducer
         self.speaking: AvatarProducer | None = None  # None: a test pattern (or a given producer) that never speaks
@@ -88,7 +94,8 @@ class Avatar:
         elif settings.source == "test-pattern":
             self.producer = TestPatternProducer(clock, settings.width, settings.height)
         else:
-            backends = backends or CloneBackends.build(settings)
+            if backends is None:
+                backends = self._own_backends = CloneBackends.build(settings)
             self.producer = self.speaking = AvatarProducer(backends.face)
         streamed = wrap_producer(self.producer, clock) if wrap_producer is not None else self.producer
         self.stream = AVStream(streamed, clock, settings.fps, settings.lookahead_s)
@@ -135,6 +142,8 @@ class Avatar:
     async def close(self) -> None:
         if self.responder is not None:
             await self.responder.close()
+        if self._own_backends is not None:
+            await self._own_backends.close()
 
     def say(self, message: DataMessage) -> None:
         """To every subscriber of the room (the local peer and viewers see the clone's turns)."""

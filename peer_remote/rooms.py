@@ -40,7 +40,11 @@ class RoomHost:
             await peer.avatar.prepare()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.prepare()
-        async with asyncio.TaskGroup() as group:
-            for room, peer in self.peers.items():
-                group.create_task(peer.run(stop), name=f"room-{room}")
+        try:
+            await self.prepare()
+            async with asyncio.TaskGroup() as group:
+                for room, peer in self.peers.items():
+                    group.create_task(peer.run(stop), name=f"room-{room}")
+        finally:
+            if self.backends is not None:
+                await self.backends.close()  # every room's clone has closed its own voice by now

@@ -125,6 +125,9 @@ class GemmaTemplateChatStandIn:
     def pause_generation(self, paused: bool) -> None:
         return None
 
+    async def close(self) -> None:
+        return None
+
     async def stream(self, messages: list[ChatMessage], max_tokens: int, temperature: float) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
         try:
@@ -148,6 +151,9 @@ class SilentVoice:
         raise TtsError("a stand-in has no voice to clone")
 
     async def load(self) -> None:
+        return None
+
+    async def close(self) -> None:
         return None
 
     async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:

@@ -59,6 +59,26 @@ async def test_fish_client_checks_health_with_post_as_v1_5_0_serves_it(fish: Fis
         await client.close()
 
 
+async def test_voices_made_from_a_client_share_its_connections_and_it_closes_them(
+    fish: FishSpeechStandIn, tmp_path: Path
+) -> None:
+    """Each room's clone speaks in its own person's voice through the box's one client: one connection pool, closed
+    once by the client that opened it, whichever voices were made from it."""
+    clip, text = tmp_path / "voice.wav", tmp_path / "voice.txt"
+    clip.write_bytes(b"RIFF....fake wav bytes")
+    text.write_text("This is how I sound.")
+    shared = FishSpeechSynthesizer(fish.url, None)
+    await shared.load()
+    voices = [shared.with_reference(clip, text) for _ in range(2)]
+    for voice in voices:
+        assert [b async for b in voice.synthesize("Hello.")]
+        assert voice.connections is shared.connections
+        await voice.close()  # a voice made from another closes nothing of the shared pool
+    assert not shared.connections.closed
+    await shared.close()
+    assert shared.connections.closed
+
+
 async def test_streaming_pcm_is_refused_as_upstream_refuses_it(fish: FishSpeechStandIn) -> None:
     status, body = await post(f"{fish.url}/v1/tts", {**tts_request("Hi.", None), "format": "pcm"})
     assert status == 400 and b"Streaming only supports WAV format" in body

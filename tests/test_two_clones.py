@@ -28,6 +28,7 @@ from peer_local.service import LocalPeer
 from peer_remote.rooms import RoomHost
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
+from peer_remote.tts.fish import FishSpeechSynthesizer
 from signaling.server import SignalingService
 from tests.collecting_sink import CollectingSink
 from tests.fish_speech_stand_in import FishSpeechStandIn
@@ -179,6 +180,11 @@ async def test_two_rooms_each_speak_look_and_answer_as_their_own_person_only(
             assert alpha.local.send(Transcript(turn_id="a1", text="What is your name?", language="en"))
             assert beta.local.send(Transcript(turn_id="b1", text="Where do you live?", language="en"))
             await asyncio.gather(alpha.wait_said(turn_done("a1"), 240), beta.wait_said(turn_done("b1"), 240))
+
+    # both rooms' voices went through the box's one Fish Speech client, closed when the host stopped
+    assert host.backends is not None and isinstance(host.backends.tts, FishSpeechSynthesizer)
+    assert a.avatar.responder.tts.connections is b.avatar.responder.tts.connections is host.backends.tts.connections  # type: ignore[attr-defined]
+    assert host.backends.tts.connections.closed
 
     clip = {who.room: hashlib.sha256(who.profile.file("voice.wav").read_bytes()).hexdigest() for who in (alpha, beta)}
     texts = {

@@ -39,3 +39,7 @@ class LanguageModel(Protocol):
         """Hold (or resume) generation between tokens, so that other work on this machine (the first clause's
         TTS) gets the CPU; a model served elsewhere ignores it."""
         ...
+
+    async def close(self) -> None:
+        """Release what it holds open (a server client's connections); not used afterwards."""
+        ...

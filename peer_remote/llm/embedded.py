@@ -91,6 +91,9 @@ class LlamaCppModel:
             return max(1, len(text) // 4)
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False))
 
+    async def close(self) -> None:
+        return None  # the loaded model holds no connection; it goes with the process
+
     def pause_generation(self, paused: bool) -> None:
         if paused:
             self._running.clear()

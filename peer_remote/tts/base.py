@@ -28,3 +28,7 @@ class Synthesizer(Protocol):
         """A synthesizer speaking in the voice of ``clip`` (its exact words in ``transcript``), sharing this one's
         model or server; TtsError if the clip is unusable or the backend speaks only its own voice."""
         ...
+
+    async def close(self) -> None:
+        """Release what it holds open (a server client's connections); not used afterwards."""
+        ...

@@ -85,12 +85,42 @@ class FishSettings(SettingsGroup):
     reference_text: str | None = Field(default=None, description="fish: the reference clip's exact transcript")
 
 
+class ServerConnections:
+    """One HTTP session (its connection pool) to a Fish Speech server, shared by the synthesizer that opened it and
+    every voice made from it (each room's clone on a box), closed once by that first synthesizer."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10.0)
+        self._session: aiohttp.ClientSession | None = None
+
+    def client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    @property
+    def closed(self) -> bool:
+        """No connection open (never opened, or closed)."""
+        return self._session is None or self._session.closed
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
 class FishSpeechSynthesizer:
     """Streams PCM from a Fish Speech API server as it is generated (the WAV header is read, never played)."""
 
     def __init__(
-        self, url: str, reference: FishReference | None, api_key: str | None = None, timeout_s: float = 60.0
+        self,
+        url: str,
+        reference: FishReference | None,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        connections: ServerConnections | None = None,
     ) -> None:
+        """``connections``: another synthesizer's (the voices made by :meth:`with_reference`), which that one
+        closes; without, this synthesizer opens its own and :meth:`close` closes them."""
         self.url = url.rstrip("/")
         self.reference = reference
         self.name = f"fish:{self.url}"
@@ -98,8 +128,8 @@ class FishSpeechSynthesizer:
         self.supports_voice_reference = True
         self._api_key = api_key
         self._timeout_s = timeout_s
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10.0)
-        self._session: aiohttp.ClientSession | None = None
+        self._owns_connections = connections is None
+        self.connections = connections or ServerConnections(timeout_s)
 
     @classmethod
     def from_settings(cls, settings: FishSettings) -> FishSpeechSynthesizer:
@@ -113,13 +143,11 @@ class FishSpeechSynthesizer:
     def with_reference(self, clip: Path, transcript: Path) -> FishSpeechSynthesizer:
         """The same server in another voice (the reference travels with each request: nothing is kept there)."""
         return FishSpeechSynthesizer(
-            self.url, FishReference.from_files(clip, transcript), self._api_key, self._timeout_s
+            self.url, FishReference.from_files(clip, transcript), self._api_key, self._timeout_s, self.connections
         )
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
+        return self.connections.client()
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/msgpack"}
@@ -173,5 +201,6 @@ class FishSpeechSynthesizer:
             )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        """Close the server connections if this synthesizer opened them (a voice made from another shares its)."""
+        if self._owns_connections:
+            await self.connections.close()

@@ -97,6 +97,9 @@ class PiperSynthesizer:
         config = SynthesisConfig(length_scale=self.length_scale) if self.length_scale else None
         return [chunk.audio_int16_array for chunk in self._voice.synthesize(text, syn_config=config)]
 
+    async def close(self) -> None:
+        return None  # a loaded voice holds no connection; it goes with the process
+
     async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
         await self.load()
         blocks = await asyncio.get_running_loop().run_in_executor(None, self._synthesize_all, text)
