@@ -227,7 +227,7 @@ async def _run_source(config: SyncBenchConfig, source: str, pulse: PrivatePulseA
         remote_task = asyncio.create_task(remote.run(stop_remote))
         local_task = asyncio.create_task(local.run(stop_local))
         page = None
-        if "page" in config.sinks and source == "test-pattern":
+        if "page" in config.sinks and (source == "test-pattern" or pulse is not None):
             page = PreviewPageCapture(None if pulse is None else {**pulse.env, "PULSE_SINK": PAGE_SINK})
         try:
             if page is not None:
@@ -236,7 +236,8 @@ async def _run_source(config: SyncBenchConfig, source: str, pulse: PrivatePulseA
                 if pulse is not None:
                     capture.page_output = MonitorCapture(load_sounddevice(), PAGE_SINK)
                     capture.page_output.start()
-                await page.start(join_url(service.base_url, "sync", token))
+                mouth = mouth_box(capture.geometry) if capture.geometry is not None else None
+                await page.start(join_url(service.base_url, "sync", token), mouth)
                 capture.page_to_monotonic_s = page.page_to_monotonic_s
             await asyncio.sleep(WARMUP_S + config.duration_s)
         finally:
@@ -326,19 +327,42 @@ def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
                 [-o * 1000 for o in paired_offsets(probe.beeps, beep_onsets(audio, audio_start))]
             )
         results.append(row)
-    if capture.page is not None:
+    if capture.page is not None and source == "test-pattern":
         results.append(_page_offsets(capture.page, fps))
         if capture.page_output is not None and capture.page_to_monotonic_s is not None:
             results.append(_page_output_offsets(capture.page, capture.page_output, capture.page_to_monotonic_s, fps))
+    elif capture.page is not None and capture.page_output is not None and capture.page_to_monotonic_s is not None:
+        results.append(_page_speaking_offsets(capture.page, capture.page_output, capture.page_to_monotonic_s, fps))
     return results
+
+
+def _page_speaking_offsets(
+    page: dict[str, Any], output: MonitorCapture, page_to_monotonic_s: float, fps: int
+) -> dict[str, Any]:
+    """The avatar speaking on the page: each shown frame's mouth darkness (display time, mapped to the monotonic
+    clock) against the voice the page played, fitted per window once Chromium's A/V sync has settled."""
+    frames = [frame for frame in page.get("frames") or [] if frame[3] is not None]
+    if frames:
+        settled = frames[0][0] + (PAGE_SETTLE_S - WARMUP_S) * 1000  # _offsets skips WARMUP_S more
+        frames = [frame for frame in frames if frame[0] >= settled]
+    audio, audio_start = output.audio()
+    times = [frame[0] / 1000 + page_to_monotonic_s for frame in frames]
+    row = _offsets("page-output", "speaking", times, [(frame[3], None) for frame in frames], audio, audio_start, fps)
+    row["method"] = (
+        "in headless Chromium, from "
+        f"{PAGE_SETTLE_S:.0f} s on (Chromium's A/V sync settled): the mouth darkness of each frame shown "
+        "(requestVideoFrameCallback's expected display time, mapped to the monotonic clock) vs the energy of "
+        f"what the unmuted <video> played into a PulseAudio null sink, cross-correlated per {SPEECH_WINDOW_S:.0f} s"
+    )
+    return row
 
 
 def _page_flashes(page: dict[str, Any], fps: int, shift_s: float = 0.0) -> list[float]:
     """The display times of the page's flash onsets (after its first second), in seconds plus ``shift_s``."""
     frames = page.get("frames") or []
-    times = [at / 1000 + shift_s for at, _, _ in frames]
-    first = [index % fps == 0 for _, _, index in frames]
-    return [t for t in flash_onsets(times, [b for _, b, _ in frames], first) if times and t >= times[0] + 1.0]
+    times = [frame[0] / 1000 + shift_s for frame in frames]
+    first = [frame[2] % fps == 0 for frame in frames]
+    return [t for t in flash_onsets(times, [frame[1] for frame in frames], first) if times and t >= times[0] + 1.0]
 
 
 def _page_output_offsets(

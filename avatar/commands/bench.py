@@ -62,8 +62,8 @@ def register(subparsers: Any) -> None:
     sync.add_argument(
         "--sinks",
         default="recorder,camera-mic,page",
-        help="comma-separated: recorder, camera-mic, page (the preview page in headless Chromium, its WebAudio tap and "
-        "what it plays, test pattern only)",
+        help="comma-separated: recorder, camera-mic, page (the preview page in headless Chromium: its WebAudio tap "
+        "and what it plays for the test pattern, the mouth it shows against what it plays for the avatar speaking)",
     )
     sync.add_argument("--sources", default="test-pattern,speaking", help="comma-separated: test-pattern, speaking")
     sync.add_argument("--size", type=int, default=320, help="square video edge in pixels")

@@ -27,8 +27,9 @@ CHROMIUM_ARGS = [
     "--allow-loopback-in-peer-connection",
 ]
 
-# runs in the page once the video plays; results collect in window.__sync
-INSTRUMENT_JS = """async () => {
+# runs in the page once the video plays, given the mouth box [x, y, w, h] of a speaking face or null; results
+# collect in window.__sync: per frame [display time, brightness under the stamp, stamped index, mouth darkness]
+INSTRUMENT_JS = """async (mouth) => {
   const video = document.getElementById('video');
   const out = { frames: [], beeps: [], error: null };
   window.__sync = out;
@@ -49,7 +50,14 @@ INSTRUMENT_JS = """async () => {
         const cx = bit * block + Math.floor(block / 2), cy = Math.floor(block / 2);
         index = index * 2 + (luma(cx, cy) > 128 ? 1 : 0);
       }
-      out.frames.push([meta.expectedDisplayTime, sum / n, index]);
+      let dark = null;
+      if (mouth) {
+        let msum = 0, mn = 0;
+        for (let y = mouth[1]; y < Math.min(h, mouth[1] + mouth[3]); y++)
+          for (let x = mouth[0]; x < Math.min(w, mouth[0] + mouth[2]); x++) { msum += luma(x, y); mn++; }
+        dark = mn ? 255 - msum / mn : null;
+      }
+      out.frames.push([meta.expectedDisplayTime, sum / n, index, dark]);
     }
     video.requestVideoFrameCallback(onFrame);
   };
@@ -100,7 +108,8 @@ class PreviewPageCapture:
         self.result: dict[str, Any] = {}
         self.page_to_monotonic_s: float | None = None  # monotonic seconds = page ms / 1000 + this
 
-    async def start(self, url: str) -> None:
+    async def start(self, url: str, mouth: tuple[int, int, int, int] | None = None) -> None:
+        """Open ``url``; with ``mouth`` (x, y, w, h in the video's pixels) each frame's mouth darkness is noted too."""
         from playwright.async_api import async_playwright
 
         executable = shutil.which("chromium")
@@ -121,7 +130,7 @@ class PreviewPageCapture:
         )
         if self._pulse_env is not None:
             await self._page.click("#unmute")
-        await self._page.evaluate(INSTRUMENT_JS)
+        await self._page.evaluate(INSTRUMENT_JS, list(mouth) if mouth is not None else None)
         self.page_to_monotonic_s = await self._clock_offset()
 
     async def _clock_offset(self, samples: int = 9) -> float:
