@@ -320,12 +320,12 @@ def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
             first = [starts for _, starts in readings]
             probe = capture.probe
             row["arrival_offset_ms"] = summary_ms([o * 1000 for o in paired_offsets(probe.flashes, probe.beeps)])
-            row["camera_path_ms"] = summary_ms(
-                [-o * 1000 for o in paired_offsets(probe.flashes, flash_onsets(times, brightness, first))]
-            )
-            row["mic_path_ms"] = summary_ms(
-                [-o * 1000 for o in paired_offsets(probe.beeps, beep_onsets(audio, audio_start))]
-            )
+            camera_path = flash_beep_pairs(flash_onsets(times, brightness, first), probe.flashes)
+            mic_path = flash_beep_pairs(beep_onsets(audio, audio_start), probe.beeps)
+            row["camera_path_ms"] = summary_ms([o * 1000 for _, o in camera_path])
+            row["mic_path_ms"] = summary_ms([o * 1000 for _, o in mic_path])
+            row["camera_path_p50_per_5_min_ms"] = _medians_per_window(camera_path, 300.0)
+            row["mic_path_p50_per_5_min_ms"] = _medians_per_window(mic_path, 300.0)
         results.append(row)
     if capture.page is not None and source == "test-pattern":
         results.append(_page_offsets(capture.page, fps))
@@ -382,6 +382,7 @@ def _page_output_offsets(
         "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
         "values_ms": [round(v, 1) for v in ms],
         "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 + page_to_monotonic_s if frames else 0.0),
+        "p50_per_5_min_ms": _medians_per_window(pairs, 300.0),
         "pairs": len(ms),
     }
 
@@ -404,6 +405,7 @@ def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
         "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
         "values_ms": [round(v, 1) for v in ms],
         "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 if frames else 0.0),
+        "p50_per_5_min_ms": _medians_per_window(pairs, 300.0),
         "pairs": len(ms),
         "frames": len(frames),
         "audio_context_latency_ms": page.get("audio_latency_ms"),  # base, output: part of the beep's output time
@@ -432,7 +434,7 @@ def _offsets(
         extra: dict[str, Any] = {
             "pairs": len(offsets),
             "drift_ms_per_min": None if slope is None else round(slope, 3),
-            "p50_per_10_min_ms": _medians_per_window(pairs, 600.0),
+            "p50_per_5_min_ms": _medians_per_window(pairs, 300.0),
         }
     else:
         darkness = [value for value, _ in readings]

@@ -19,6 +19,7 @@ import numpy as np
 from media.frames import AUDIO_RATE
 
 MIC_SINK = "avatar_mic"
+ANCHOR_WINDOW_S = 10.0  # a monitor recording is placed on the clock by the blocks of each 10 s
 PAGE_SINK = "avatar_page"  # where the preview page's browser plays (benchmarks/harness/page_capture.py)
 
 
@@ -146,12 +147,24 @@ class MonitorCapture:
             self._stream = None
 
     def audio(self) -> tuple[np.ndarray, float]:
-        """The captured samples, back to back, and the time of the first one: the median over all blocks of
-        (capture time - position), so one late callback does not move the whole recording."""
+        """The captured samples on one time line and the time of its first sample: each block placed at its own
+        capture time as the blocks of the ``ANCHOR_WINDOW_S`` around it place it (the median of their capture
+        time minus position), so one late callback moves nothing, and a sound card clock that runs apart from
+        the monotonic clock, or samples lost to an overrun, never shift the rest of a long recording."""
         with self._lock:
             blocks = list(self._blocks)
         if not blocks:
             return np.zeros(0, dtype=np.int16), 0.0
-        positions = np.cumsum([0] + [b.size for _, b in blocks[:-1]]) / AUDIO_RATE
-        start = float(np.median([at for at, _ in blocks] - positions))
-        return np.concatenate([b for _, b in blocks]), start
+        sizes = np.array([b.size for _, b in blocks])
+        positions = np.concatenate([[0], np.cumsum(sizes[:-1])]) / AUDIO_RATE
+        lead = np.array([at for at, _ in blocks]) - positions  # each block's capture time minus its position
+        window = max(1, int(ANCHOR_WINDOW_S * AUDIO_RATE / max(1, int(np.median(sizes)))))
+        anchors = np.array([np.median(lead[i : i + window]) for i in range(0, len(blocks), window)])
+        centres = np.array([positions[min(i + window // 2, len(blocks) - 1)] for i in range(0, len(blocks), window)])
+        times = positions + np.interp(positions, centres, anchors)
+        start = float(times[0])
+        out = np.zeros(int(round((times[-1] - start) * AUDIO_RATE)) + int(sizes[-1]), dtype=np.int16)
+        for at, (_, samples) in zip(times, blocks, strict=True):
+            first = int(round((at - start) * AUDIO_RATE))
+            out[first : first + samples.size] = samples[: max(0, out.size - first)]
+        return out, start
