@@ -1,16 +1,19 @@
 """The baseline the turn and meeting benches report beside the product: the same models called one after another
 in this process with nothing else running (issue 22): the LLM streamed to the end of its first sentence, then the
-TTS's first block of that sentence; for a spoken turn, before them the end-of-turn silence and the ASR of the turn.
+TTS's first block of that sentence; for a spoken turn, before them the end-of-turn silence and the ASR of the turn (faster-whisper's own
+``transcribe``, its 30 s window, as any caller of the library gets it; the meeting bench reports the chain with
+the product's short-window ASR call beside it).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from peer_local.asr.base import Transcriber
+from peer_local.asr.base import AsrResult
 from peer_remote.chunking import ChunkingSettings, ClauseChunker
 from peer_remote.conversation import Conversation, PersonaPrompt
 from peer_remote.llm.base import LanguageModel
@@ -68,12 +71,14 @@ class NaiveChain:
             await synthesis.aclose()  # type: ignore[attr-defined]
         return round((loop.time() - start) * 1000, 1)
 
-    async def spoken_turn_ms(self, transcriber: Transcriber, audio: np.ndarray) -> SpokenTurn | None:
-        """End of speech -> first audio for a spoken turn (16 kHz ``audio``): the end-of-turn silence, then ASR,
-        then :meth:`reply_ms`. The silence is added, not waited: nothing else runs during it in this chain."""
+    async def spoken_turn_ms(
+        self, transcribe: Callable[[np.ndarray], AsrResult], audio: np.ndarray
+    ) -> SpokenTurn | None:
+        """End of speech -> first audio for a spoken turn (16 kHz ``audio``): the end-of-turn silence, then ASR
+        (``transcribe``), then :meth:`reply_ms`. The silence is added, not waited: nothing else runs during it."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        result = await loop.run_in_executor(None, transcriber.transcribe, audio)
+        result = await loop.run_in_executor(None, transcribe, audio)
         asr_ms = (loop.time() - start) * 1000
         if not result.text:
             return None

@@ -63,8 +63,10 @@ async def test_the_naive_chain_times_a_spoken_turn_as_silence_then_asr_then_the_
     transcriber.load()
     chain = NaiveChain(llm, tts, build_persona(speaking, llm.name), speaking.context_tokens, 24, 0.0)
     question = read_file(espeak("Alex, when is the release?", tmp_path / "question.wav"))
-    figures = await chain.spoken_turn_ms(transcriber, question)
+    figures = await chain.spoken_turn_ms(transcriber.transcribe_full_window, question)
     assert figures is not None and "release" in figures.text.lower()
     assert figures.asr_ms > 0 and figures.reply_ms > 0
     assert figures.total_ms == pytest.approx(END_SILENCE_MS + figures.asr_ms + figures.reply_ms, abs=0.2)
-    assert await chain.spoken_turn_ms(transcriber, np.zeros(16_000, np.float32)) is None  # silence: no words
+    assert (
+        await chain.spoken_turn_ms(transcriber.transcribe_full_window, np.zeros(16_000, np.float32)) is None
+    )  # silence: no words

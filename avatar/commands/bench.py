@@ -141,7 +141,7 @@ def register(subparsers: Any) -> None:
         "the local peer, the end of each question to the avatar's first audio and first speaking video frame.",
     )
 
-    _bench(
+    meeting = _bench(
         benches,
         "meeting",
         run_meeting,
@@ -150,6 +150,11 @@ def register(subparsers: Any) -> None:
         "a noise, a mid-sentence pause, an overlap) into `avatar demo --answer addressed`, once per end-of-turn "
         "detector, and report answered when addressed / not, talk-over events, cut lines and end of speech -> "
         "first clone audio.",
+    )
+    meeting.add_argument(
+        "--detectors",
+        default="silence,smart-turn",
+        help="end-of-turn detectors to run the meeting with, comma-separated: silence, smart-turn or both",
     )
 
     turn = _bench(
@@ -224,7 +229,12 @@ def run_e2e(args: argparse.Namespace) -> int:
 def run_meeting(args: argparse.Namespace) -> int:
     from benchmarks.meeting import print_meeting_table, run_meeting_bench
 
-    result = asyncio.run(run_meeting_bench())
+    detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
+    unknown = set(detectors) - {"silence", "smart-turn"}
+    if unknown or not detectors:
+        print(f"avatar bench meeting: --detectors takes silence and/or smart-turn, not {args.detectors!r}")
+        return 2
+    result = asyncio.run(run_meeting_bench(detectors))
     print_meeting_table(result)
     write_json(args.json, result)
     return 0 if not any("error" in v for v in result.values() if isinstance(v, dict)) else 1
