@@ -184,6 +184,7 @@ class Listener:
             logger.debug("speech started at %.2f s", event.t_s)
             self.speech_started.emit(event.t_s)
         elif isinstance(event, SilenceStarted):
+            self._drop_early()  # speech resumed since that one began: it is not needed (not started yet: skipped)
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(None, self.transcriber.transcribe, event.audio)
             future.add_done_callback(_ignore_result)  # a discarded one must not warn when it fails
@@ -193,15 +194,23 @@ class Listener:
         elif isinstance(event, SpeechConfirmed):
             self.speech_confirmed.emit(event.t_s)
         elif isinstance(event, SpeechDiscarded):
-            self._early = None
+            self._drop_early()
             self.discarded += 1
             self.speech_stopped.emit(event.start_s)
         else:
             self.speech_stopped.emit(event.detected_s)
-            early, self._early = self._early, None
+            early = self._early
             if early is not None and early.voice_end_s != event.end_s:
-                early = None  # speech resumed after that transcription began: it misses the end
+                self._drop_early()  # speech resumed after that transcription began: it misses the end
+                early = None
+            self._early = None
             await self._queue.put((event, early))  # back-pressure: never drop a turn
+
+    def _drop_early(self) -> None:
+        """Forget the early transcription; if it is still waiting for the ASR, it never runs."""
+        if self._early is not None:
+            self._early.result.cancel()
+            self._early = None
 
     async def _judge(self, pause: PauseDetected) -> None:
         """Ask the end-of-turn model whether the pause ends the turn (input waits meanwhile: nothing is lost)."""

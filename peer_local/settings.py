@@ -40,7 +40,7 @@ class ListeningSettings(AvatarSettings):
     )
     pre_roll_ms: int = Field(200, ge=0, le=2000, description="audio kept from before speech is detected")
     early_asr_ms: int = Field(
-        100,
+        32,
         ge=0,
         le=2000,
         description="silence after which the turn so far is transcribed during the end-of-turn wait (0: off)",

@@ -83,6 +83,34 @@ QUESTION_WORDS = frozenset(
         "сколько",
     ]
 )
+# words a question may start with before its question word ("And when will it ship?", "So what now?")
+LEAD_INS = frozenset(
+    [
+        "and",
+        "so",
+        "but",
+        "also",
+        "then",
+        "ok",
+        "okay",
+        "well",
+        "now",
+        "oh",
+        "alright",
+        "right",
+        "і",
+        "й",
+        "а",
+        "та",
+        "але",
+        "то",
+        "так",
+        "ну",
+        "добре",
+        "и",
+        "но",
+    ]
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -139,7 +167,11 @@ def said_name(text: str, names: Iterable[str]) -> str | None:
 
 
 def is_question(text: str) -> bool:
+    """Ends with a question mark, or starts with a question word (after lead-ins such as "and", "so", "ну"):
+    ASR punctuation is not reliable enough to be the only sign."""
     words = words_of(text.lower())
+    while len(words) > 1 and words[0] in LEAD_INS:
+        words.pop(0)
     return text.rstrip().endswith("?") or bool(words and words[0] in QUESTION_WORDS)
 
 

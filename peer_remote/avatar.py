@@ -204,6 +204,7 @@ class Avatar:
         if not decision.answered:
             if decision.reason != "unlikely speech" and self.responder is not None:
                 self.responder.conversation.add_heard(message.text)  # meeting context for later answers
+                self.responder.warm_context(message.language)  # evaluated now, so the next answer need not
             if decision.reason not in ("too short", "unlikely speech"):
                 self._last_unanswered = message  # what "answer this" answers
             return

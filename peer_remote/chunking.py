@@ -76,6 +76,53 @@ ABBREVIATIONS = frozenset(
         "al",
     }
 )
+# words a spoken phrase starts with: the first chunk may end before one (after ``first_phrase_words`` words), where a
+# speaker would take a breath anyway ("I'll send you a draft | by tomorrow."); "of" and articles never start one
+PHRASE_STARTS = frozenset(
+    [
+        "and",
+        "but",
+        "or",
+        "so",
+        "because",
+        "to",
+        "for",
+        "with",
+        "by",
+        "at",
+        "on",
+        "in",
+        "from",
+        "about",
+        "after",
+        "before",
+        "until",
+        "when",
+        "while",
+        "if",
+        "that",
+        "which",
+        "who",
+        "where",
+        "than",
+        "і",
+        "й",
+        "та",
+        "але",
+        "або",
+        "бо",
+        "щоб",
+        "що",
+        "який",
+        "яка",
+        "які",
+        "коли",
+        "якщо",
+        "для",
+        "після",
+        "перед",
+    ]
+)
 SENTENCE_END = ".!?…"
 CLAUSE_END = ",;:—–"
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
@@ -83,11 +130,16 @@ _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
 
 @dataclass(frozen=True)
 class ChunkingSettings:
-    first_min_chars: int = 12  # a comma may end the first chunk once it is this long
+    # a comma may end the first chunk once it is this long: "Well," "Sure," "Alex," are spoken with a pause after
+    # them anyway, and the turn's first audio waits for the first chunk's words and its synthesis
+    first_min_chars: int = 4
     min_chars: int = 40  # ... and later chunks once they are this long
     # no sentence end or clause cut by then: cut at the last space (the first chunk sooner: its TTS is waited for)
-    first_max_chars: int = 60
+    first_max_chars: int = 48
     max_chars: int = 220
+    # the first chunk may also end before a word that starts a phrase (PHRASE_STARTS) once it has this many words
+    # (0: never)
+    first_phrase_words: int = 4
 
 
 class ClauseChunker:
@@ -97,20 +149,32 @@ class ClauseChunker:
         self.settings = settings or ChunkingSettings()
         self._buffer = ""
         self._emitted = 0
+        self.text = ""  # everything fed, as it came
+        self.ends: list[int] = []  # per chunk returned: where it ends in ``text``
 
     def feed(self, delta: str) -> list[str]:
         self._buffer += delta
+        self.text += delta
         chunks: list[str] = []
         while (cut := self._find_cut()) is not None:
             chunk, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
             if chunk:
                 chunks.append(chunk)
                 self._emitted += 1
+                self.ends.append(len(self.text) - len(self._buffer))
         return chunks
 
     def flush(self) -> list[str]:
         rest, self._buffer = self._buffer.strip(), ""
-        return [rest] if rest else []
+        if not rest:
+            return []
+        self.ends.append(len(self.text))
+        return [rest]
+
+    def text_through(self, chunks: int) -> str:
+        """The text as fed up to the end of the first ``chunks`` chunks (newlines and spacing kept: what the
+        model generated, so that a prompt quoting it shares the model's cached tokens)."""
+        return self.text[: self.ends[chunks - 1]] if chunks > 0 else ""
 
     def _find_cut(self) -> int | None:
         text = self._buffer
@@ -119,10 +183,17 @@ class ClauseChunker:
         max_chars = min(self.settings.first_max_chars, self.settings.max_chars) if first else self.settings.max_chars
         # the last character has no follower yet; nothing past max_chars is looked at, so that how the stream
         # was split never changes the cut
+        phrase_words = self.settings.first_phrase_words if first else 0
         for i, char in enumerate(text[: min(len(text) - 1, max_chars)]):
             follower = text[i + 1]
             if char == "\n":
                 return i + 1
+            if phrase_words and char == " " and len(text[:i].split()) >= phrase_words:
+                starts = self._phrase_starts_at(text, i + 1)
+                if starts is None:
+                    return None  # the next word is not complete yet: decide when it is
+                if starts:
+                    return i + 1
             if char in SENTENCE_END and (follower.isspace() or follower in "\"')]»"):
                 if char == "." and not self._dot_ends_sentence(text[: i + 1]):
                     continue
@@ -140,6 +211,16 @@ class ClauseChunker:
             space = text.rfind(" ", 0, max_chars)
             return space + 1 if space > 0 else max_chars
         return None
+
+    @staticmethod
+    def _phrase_starts_at(text: str, start: int) -> bool | None:
+        """Whether the word at ``start`` starts a phrase; None while it may still grow (no character after it)."""
+        end = start
+        while end < len(text) and text[end].isalpha():
+            end += 1
+        if end == len(text):
+            return None
+        return text[start:end].lower() in PHRASE_STARTS
 
     @staticmethod
     def _dot_ends_sentence(before: str) -> bool:

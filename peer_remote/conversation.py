@@ -75,18 +75,29 @@ class Conversation:
 
     def _add(self, turn: ChatMessage) -> None:
         if self._turns and self._turns[-1].role == turn.role:
-            self._turns[-1] = ChatMessage(turn.role, f"{self._turns[-1].content}\n\n{turn.content}")
+            self._turns[-1] = self._merged(self._turns[-1], turn)
         else:
             self._turns.append(turn)
 
-    def messages(self, language: str | None = None) -> list[ChatMessage]:
-        """The prompt: persona, then as many recent turns as fit the budget, starting with a user turn."""
+    @staticmethod
+    def _merged(first: ChatMessage, second: ChatMessage) -> ChatMessage:
+        return ChatMessage(first.role, f"{first.content}\n\n{second.content}")
+
+    def messages(self, language: str | None = None, pending: bool = False) -> list[ChatMessage]:
+        """The prompt: persona, then as many recent turns as fit the budget, starting with a user turn.
+        ``pending``: the remarks heard since, as the user turn they will start (for evaluating it ahead)."""
         system = self.persona.text
         if language and language in LANGUAGE_NAMES:
             system += f" Reply in {LANGUAGE_NAMES[language]}."
         budget = self.budget_tokens - self.count_tokens(system)
         kept: list[ChatMessage] = []
-        for message in reversed(self._turns):
+        turns = list(self._turns)
+        if pending and self._heard:
+            heard = ChatMessage("user", "\n".join([*self._heard, ""]))  # add_user joins the question after them
+            turns = (
+                [*turns[:-1], self._merged(turns[-1], heard)] if turns and turns[-1].role == "user" else [*turns, heard]
+            )
+        for message in reversed(turns):
             cost = self.count_tokens(message.content) + 4
             if cost > budget and kept:
                 break
@@ -95,7 +106,7 @@ class Conversation:
         kept.reverse()
         while kept and kept[0].role != "user":
             kept.pop(0)
-        while len(self._turns) > len(kept):
+        while not pending and len(self._turns) > len(kept):
             self._turns.popleft()  # forget what no longer fits: memory stays bounded
         if self.persona.fold_system and kept:
             first = kept[0]

@@ -21,7 +21,7 @@ from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.chunking import ClauseChunker
 from peer_remote.conversation import Conversation
 from peer_remote.floor import Floor
-from peer_remote.llm.base import LanguageModel, LlmError
+from peer_remote.llm.base import ChatMessage, LanguageModel, LlmError
 from peer_remote.tts.base import Synthesizer, TtsError
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ class Responder:
         self._task: asyncio.Task[None] | None = None
         self._current: TurnTimeline | None = None
         self._drained: dict[str, asyncio.Future[int]] = {}
+        self._warming: asyncio.Task[bool] | None = None
+        self.context_warmed = asyncio.Event()  # set each time the meeting heard so far has been evaluated ahead
         producer.drained.connect(self._on_drained)
         stream.scheduler.sent.connect(self._on_sent)
 
@@ -98,17 +100,43 @@ class Responder:
         warm = Conversation(self.conversation.persona, self.llm.count_tokens, self.conversation.budget_tokens)
         warm.add_user(WARM_UP_QUESTION)
         started = time.monotonic()
+        if await self._evaluate(warm.messages()):
+            logger.info("persona prompt evaluated in %.0f ms", (time.monotonic() - started) * 1000)
+
+    async def _evaluate(self, messages: list[ChatMessage]) -> bool:
+        """Have the model evaluate ``messages`` (one token generated and dropped); False if it failed."""
         try:
-            stream = self.llm.stream(warm.messages(), 1, 0.0)
+            stream = self.llm.stream(messages, 1, 0.0)
             try:
                 async for _ in stream:
                     break
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
         except LlmError as exc:
-            logger.warning("the persona's prompt could not be warmed: %s", exc)
+            logger.warning("the prompt could not be evaluated ahead: %s", exc)
+            return False
+        return True
+
+    def warm_context(self, language: str | None = None) -> None:
+        """While nobody asks the clone anything, evaluate the meeting heard so far (the persona, the call's turns
+        and the remarks waiting to be folded into the next user turn), so that the next answer's prompt shares
+        that prefix with what the model holds and only its question is new (llama.cpp reuses the longest common
+        prefix; a server with prefix caching does the same). Skipped while a turn is in flight; cancelled by the
+        next transcript."""
+        if self.busy or not self.conversation.heard:
             return
-        logger.info("persona prompt evaluated in %.0f ms", (time.monotonic() - started) * 1000)
+        if self._warming is not None and not self._warming.done():
+            self._warming.cancel()
+        self.context_warmed.clear()
+        self._warming = asyncio.create_task(self._warm_context(language), name="warm-context")
+
+    async def _warm_context(self, language: str | None) -> bool:
+        started = time.monotonic()
+        if not await self._evaluate(self.conversation.messages(language, pending=True)):
+            return False
+        logger.debug("meeting context evaluated ahead in %.0f ms", (time.monotonic() - started) * 1000)
+        self.context_warmed.set()
+        return True
 
     @property
     def busy(self) -> bool:
@@ -116,6 +144,8 @@ class Responder:
 
     async def on_transcript(self, transcript: Transcript) -> None:
         await self.cancel("a new transcript arrived")
+        if self._warming is not None:
+            self._warming.cancel()  # the model finishes the prompt it is on (its prefix is the answer's too)
         timeline = TurnTimeline(transcript.turn_id)
         self._current = timeline
         self.timelines.append(timeline)
@@ -137,6 +167,10 @@ class Responder:
 
     async def close(self) -> None:
         await self.cancel("shutting down")
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
 
     def _on_sent(self, kind: str, chunk: AVChunk) -> None:
         turn_id = chunk.meta.get("turn_id")
@@ -167,8 +201,8 @@ class Responder:
         said: list[str] = []
         drained: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._drained[turn_id] = drained
+        chunker = ClauseChunker()
         try:
-            chunker = ClauseChunker()
             resampler = Resampler48k(self.tts.sample_rate)
             messages = self.conversation.messages(transcript.language)
             async for delta in self.llm.stream(messages, self.settings.max_tokens, self.settings.temperature):
@@ -196,7 +230,8 @@ class Responder:
             self.llm.pause_generation(False)
             self._drained.pop(turn_id, None)
             text = " ".join(said)
-            self.conversation.add_assistant(text)
+            # remembered as generated (a prompt quoting it then shares the model's cached tokens)
+            self.conversation.add_assistant(chunker.text_through(len(said)))
             self.broadcast(Turn(turn_id=turn_id, state="done", text=text))
             self.broadcast(Metrics(turn_id=turn_id, values=timeline.values()))
             logger.info(

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from peer_remote.chunking import ChunkingSettings, ClauseChunker
 
 
-def chunk(text: str, pieces: list[int] | None = None) -> list[str]:
-    chunker = ClauseChunker()
+def chunk(text: str, pieces: list[int] | None = None, settings: ChunkingSettings | None = None) -> list[str]:
+    chunker = ClauseChunker(settings)
     out: list[str] = []
     if pieces is None:
         for char in text:
@@ -52,14 +52,32 @@ def test_a_boundary_waits_for_the_next_character() -> None:
     ],
 )
 def test_no_cuts_inside_numbers_abbreviations_or_initials(text: str, expected: list[str]) -> None:
-    assert chunk(text) == expected
+    assert chunk(text, settings=ChunkingSettings(first_phrase_words=0)) == expected
 
 
 def test_the_first_chunk_may_end_at_a_comma_once_long_enough() -> None:
     text = "Well, that sounds like a plan, and I think we should also invite the design team next week."
     chunks = chunk(text)
-    assert chunks[0] == "Well, that sounds like a plan,"  # "Well," alone is too short
+    assert chunks[0] == "Well,"  # spoken with a pause after it anyway: its audio starts sooner
+    assert chunks[1] == "that sounds like a plan, and I think we should also invite the design team next week."
+    assert chunk("So, we ship.") == ["So, we ship."]  # "So," is too short to stand alone
     assert "".join(chunks).replace(" ", "") == text.replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    "text,first",
+    [
+        ("I'll send you a draft by tomorrow.", "I'll send you a draft"),
+        ("Alex is leading the project with a team of ten people.", "Alex is leading the project"),
+        ("We'll meet at ten tomorrow.", "We'll meet at ten tomorrow."),  # "at" after two words: too early
+        ("The whole team of engineers agreed.", "The whole team of engineers agreed."),  # "of" starts no phrase
+        ("I was in the office all day long.", "I was in the office all day long."),  # "in": the third word
+        ("Я надішлю тобі звіт до п'ятниці, якщо встигну.", "Я надішлю тобі звіт до п'ятниці,"),
+    ],
+)
+def test_the_first_chunk_may_end_where_a_new_phrase_starts(text: str, first: str) -> None:
+    chunks = chunk(text)
+    assert chunks[0] == first and " ".join(chunks) == text
 
 
 def test_later_clauses_need_more_text_before_a_comma_cut() -> None:
@@ -94,3 +112,22 @@ def test_how_the_stream_is_split_never_changes_the_chunks_or_loses_text(text: st
     by_pieces = chunk(text, pieces)
     assert by_char == by_pieces
     assert "".join(by_char).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_the_text_through_a_chunk_is_the_stream_as_generated() -> None:
+    chunker = ClauseChunker()
+    chunks = chunker.feed("Sure, here it is:\nthe plan is ready.\n\nWe ship on Friday. And") + chunker.flush()
+    assert chunks == ["Sure,", "here it is:", "the plan is ready.", "We ship on Friday.", "And"]
+    assert chunker.text_through(0) == ""
+    assert chunker.text_through(3) == "Sure, here it is:\nthe plan is ready."
+    assert chunker.text_through(5) == chunker.text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["to", "and", "the", "tomorrow", "Andy", "x", "x.", "x,", "\n"]), max_size=40),
+    pieces=st.lists(st.integers(min_value=1, max_value=12), max_size=40),
+)
+def test_phrase_cuts_never_depend_on_how_the_stream_is_split(words: list[str], pieces: list[int]) -> None:
+    text = " ".join(words)
+    assert chunk(text) == chunk(text, pieces)

@@ -25,6 +25,7 @@ from peer_local.settings import LocalSettings
 from peer_local.transcript_sender import TranscriptSender
 from peer_remote.answer_policy import AnswerDecider, AnswerSettings, names_for, said_name
 from peer_remote.conversation import Conversation, PersonaPrompt
+from peer_remote.llm.embedded import LlamaCppModel
 from peer_remote.service import RemotePeer
 from peer_remote.settings import RemoteSettings
 from signaling.messages import Role
@@ -78,6 +79,22 @@ def test_addressed_answers_its_name_and_follow_up_questions_only_within_the_wind
     assert decider.decide(heard("5", "What about Tuesday?"), now=13.5).reason == "not addressed"  # window over
 
 
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("and when will the migration be finished.", True),  # ASR left out the question mark
+        ("So what do we do now", True),
+        ("Ну, коли буде реліз.", True),
+        ("And we ship on Friday.", False),
+        ("Okay.", False),
+    ],
+)
+def test_a_follow_up_is_recognised_by_its_question_word_after_lead_ins(text: str, question: bool) -> None:
+    decider = AnswerDecider("addressed", NAMES, AnswerSettings(follow_up_s=8.0))
+    decider.note_answered(now=0.0)
+    assert decider.decide(heard("1", text), now=2.0).answered is question
+
+
 def test_short_or_unlikely_turns_are_never_answered_in_any_mode() -> None:
     decider = AnswerDecider("always", NAMES)
     assert decider.decide(heard("1", "Alex.")).reason == "too short"
@@ -116,6 +133,22 @@ def test_unanswered_remarks_are_folded_into_the_next_user_turn_and_turns_alterna
     for i in range(200):  # heard context is bounded too
         conversation.add_heard(f"remark number {i} about the plan")
     assert 0 < len(conversation.heard) < 30 and conversation.heard[-1] == "remark number 199 about the plan"
+
+
+def test_the_meeting_heard_so_far_is_the_start_of_the_next_answers_prompt() -> None:
+    """What the avatar evaluates ahead (``pending``) is what the prompt of the next answer starts with."""
+    conversation = Conversation(PersonaPrompt("You are Alex."), lambda text: len(text.split()), budget_tokens=200)
+    conversation.add_user("Alex, hello?")
+    conversation.add_assistant("Hi all.")
+    conversation.add_heard("We decided to ship on Friday.")
+    conversation.add_heard("Olena will write the notes.")
+    ahead = conversation.messages(pending=True)
+    assert conversation.heard == ["We decided to ship on Friday.", "Olena will write the notes."]  # nothing moved
+    conversation.add_user("Alex, who writes the notes?")
+    real = conversation.messages()
+    assert [m.role for m in ahead] == [m.role for m in real] == ["system", "user", "assistant", "user"]
+    assert ahead[:-1] == real[:-1]
+    assert real[-1].content.startswith(ahead[-1].content) and ahead[-1].content.endswith("notes.\n")
 
 
 # -- over real peers ----------------------------------------------------------------------------------------
@@ -278,6 +311,31 @@ async def test_a_prepared_answer_waits_while_someone_speaks_and_is_dropped_if_th
     q2 = [m for m in received.messages if isinstance(m, Turn) and m.turn_id == "q2"]
     assert [t.state for t in q2] == ["thinking", "done"] and not q2[-1].text  # dropped unheard
     assert received.states("q3") == ["thinking", "speaking", "done"]
+
+
+async def test_what_the_meeting_says_is_evaluated_ahead_of_the_next_answer(
+    signaling: SignalingService, token: str
+) -> None:
+    async with meeting(signaling, token, avatar=True) as (remote, local, received):
+        control = LiveControl(local, answer="never")
+        control.act("answer-never")
+        async with asyncio.timeout(10):
+            while remote.avatar.decider.mode != "never":
+                remote.avatar.control_changed.clear()
+                await remote.avatar.control_changed.wait()
+        responder = remote.avatar.responder
+        assert responder is not None and isinstance(responder.llm, LlamaCppModel)
+        assert local.send(heard("w1", "We decided to ship the release on Friday."))
+        async with asyncio.timeout(60):
+            await responder.context_warmed.wait()
+        assert "ship the release on Friday." in responder.llm.evaluated_text()  # in the model's cache already
+        control.act("answer-always")
+        await received.until(lambda seen: any(isinstance(m, Decision) and m.turn_id == "w1" for m in seen))
+        assert local.send(heard("w2", "Alex, when do we ship?"))
+        await received.until(lambda _: "done" in received.states("w2"))
+    assert received.states("w2") == ["thinking", "speaking", "done"]
+    evaluated = responder.llm.evaluated_text()
+    assert "ship the release on Friday.\nAlex, when do we ship?" in evaluated  # one user turn, in order
 
 
 async def test_text_typed_on_the_page_is_answered_whatever_the_policy(signaling: SignalingService, token: str) -> None:
