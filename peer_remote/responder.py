@@ -22,6 +22,7 @@ from peer_remote.chunking import ClauseChunker
 from peer_remote.conversation import Conversation
 from peer_remote.floor import Floor
 from peer_remote.llm.base import ChatMessage, LanguageModel, LlmError
+from peer_remote.speakable import speakable
 from peer_remote.tts.base import Synthesizer, TtsError
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class Responder:
             async for delta in self.llm.stream(messages, self.settings.max_tokens, self.settings.temperature):
                 timeline.mark("llm_first_token_ms")
                 for clause in chunker.feed(delta):
-                    if not said:
+                    if "tts_first_audio_ms" not in timeline.marks:
                         self.llm.pause_generation(True)  # the first clause's TTS gets the CPU until its audio is queued
                     await self._speak(turn_id, clause, timeline, resampler)
                     self.llm.pause_generation(False)  # (already resumed at its first audio; a silent clause too)
@@ -243,8 +244,11 @@ class Responder:
             self.turn_finished.set()
 
     async def _speak(self, turn_id: str, clause: str, timeline: TurnTimeline, resampler: Resampler48k) -> None:
+        words = speakable(clause)
+        if not words:
+            return  # only emoji or marks: nothing to say
         timeline.mark("first_chunk_ready_ms")
-        async for block in self.tts.synthesize(clause):
+        async for block in self.tts.synthesize(words):
             first = "tts_first_audio_ms" not in timeline.marks
             timeline.mark("tts_first_audio_ms")
             if first and not self.floor.free:
