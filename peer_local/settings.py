@@ -38,6 +38,13 @@ class ListeningSettings(AvatarSettings):
     smart_turn_max_wait_ms: int = Field(
         2000, ge=200, le=10000, description="an incomplete turn (as Smart Turn judges it) still ends after this"
     )
+    smart_turn_min_speech_ms: int = Field(
+        1000,
+        ge=0,
+        le=10000,
+        description="a turn with less speech than this is not judged by Smart Turn: it ends on --end-silence-ms "
+        "(a name said alone sounds complete to the model)",
+    )
     pre_roll_ms: int = Field(200, ge=0, le=2000, description="audio kept from before speech is detected")
     early_asr_ms: int = Field(
         32,
@@ -60,6 +67,7 @@ class ListeningSettings(AvatarSettings):
             pre_roll_s=self.pre_roll_ms / 1000,
             pause_s=self.smart_turn_pause_ms / 1000 if self.turn_detector == "smart-turn" else None,
             max_end_silence_s=self.smart_turn_max_wait_ms / 1000,
+            min_judged_speech_s=self.smart_turn_min_speech_ms / 1000,
             early_asr_s=self.early_asr_ms / 1000 if self.early_asr_ms else None,
         )
 

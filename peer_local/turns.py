@@ -20,6 +20,9 @@ class TurnSettings:
     # otherwise the turn ends only after max_end_silence_s. None: silence only.
     pause_s: float | None = None
     max_end_silence_s: float = 2.0
+    # a turn with less voiced speech than this is not judged by the model: it ends on ``end_silence_s`` as with
+    # silence alone (a name said alone, "Alex," before its question, sounds complete to the model)
+    min_judged_speech_s: float = 1.0
     # after this much silence the turn so far is offered for transcription while the end of turn is still being
     # confirmed (kept if no more speech comes); None: off
     early_asr_s: float | None = None
@@ -125,7 +128,8 @@ class EndOfTurnDetector:
             self._early_offered = False
         silence = t_s + chunk_s - self._last_voice_end_s
         too_long = t_s + chunk_s - self._start_s >= s.max_turn_s
-        end_silence_s = s.end_silence_s if s.pause_s is None else s.max_end_silence_s
+        judged = s.pause_s is not None and self._voiced_s >= s.min_judged_speech_s
+        end_silence_s = s.max_end_silence_s if judged else s.end_silence_s
         if silence >= end_silence_s or too_long:
             events.append(self._close(t_s + chunk_s))
             return events
@@ -133,7 +137,7 @@ class EndOfTurnDetector:
             self._early_offered = True
             if self._voiced_s >= s.min_speech_s:
                 events.append(SilenceStarted(np.concatenate(self._speech), self._last_voice_end_s))
-        if s.pause_s is not None and silence >= s.pause_s and not self._pause_judged:
+        if judged and s.pause_s is not None and silence >= s.pause_s and not self._pause_judged:
             self._pause_judged = True
             if self._voiced_s >= s.min_speech_s:
                 events.append(PauseDetected(np.concatenate(self._speech), t_s + chunk_s))

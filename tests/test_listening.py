@@ -23,6 +23,7 @@ from peer_local.settings import LocalSettings
 from peer_local.transcript_sender import TranscriptSender
 from peer_local.turns import (
     EndOfTurnDetector,
+    PauseDetected,
     SpeechConfirmed,
     SpeechDiscarded,
     SpeechStarted,
@@ -75,6 +76,21 @@ def test_detector_reports_speech_start_at_once_and_the_turn_with_pre_roll_at_its
     assert turn.start_s == pytest.approx(5 * chunk_s) and turn.end_s == pytest.approx(15 * chunk_s)
     assert index == 14 + 10  # 0.3 s of silence (10 chunks) after the last voiced chunk
     assert turn.audio[0] == 3.0  # two chunks of pre-roll before chunk 5
+
+
+@pytest.mark.parametrize(("voiced_chunks", "judged"), [(17, False), (40, True)])
+def test_only_a_turn_with_a_second_of_speech_goes_to_the_end_of_turn_model(voiced_chunks: int, judged: bool) -> None:
+    """ "Alex," said alone sounds complete to Smart Turn: a short turn ends on silence, never on the model's word."""
+    detector = EndOfTurnDetector(TurnSettings(pause_s=0.2, end_silence_s=0.32, max_end_silence_s=2.0))
+    events = []
+    for i, p in enumerate([0.9] * voiced_chunks + [0.0] * 20):
+        events += [(i, e) for e in detector.push(np.zeros(VAD_CHUNK, dtype=np.float32), i * 0.032, p)]
+    kinds = [type(e) for _, e in events]
+    if judged:  # 1.28 s voiced: judged after 200 ms of pause, still open after 320 ms (waits for the verdict)
+        assert kinds == [SpeechStarted, SpeechConfirmed, PauseDetected]
+    else:  # 0.54 s voiced: not judged, ended by 320 ms of silence as with silence alone
+        assert kinds == [SpeechStarted, SpeechConfirmed, TurnEnded]
+        assert events[-1][0] == voiced_chunks + 9  # 10 silent chunks: 0.32 s
 
 
 def test_detector_discards_a_click_shorter_than_min_speech() -> None:
