@@ -119,7 +119,7 @@ class Listener:
 
     @property
     def origin(self) -> float | None:
-        """Monotonic time of the source's time 0 (set by the first chunk)."""
+        """Monotonic time of the source's time 0 (from the chunk delivered soonest after its end)."""
         return self._origin
 
     def now_s(self) -> float:
@@ -144,8 +144,11 @@ class Listener:
         position_s = 0.0
         try:
             async for chunk in self.source.chunks():
-                if self._origin is None:
-                    self._origin = time.monotonic() - chunk.end_s
+                # a chunk is delivered at the earliest when its last sample is heard: the earliest such origin is
+                # the source's clock (one first chunk delivered late would put every later time ahead of it)
+                origin = time.monotonic() - chunk.end_s
+                if self._origin is None or origin < self._origin:
+                    self._origin = origin
                 if not pending.size:
                     position_s = chunk.t_s
                 pending = np.concatenate([pending, chunk.samples])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from media.protocol import Turn
 from peer_local.asr import FasterWhisperTranscriber
 from peer_local.asr.wer import word_error_rate
 from peer_local.audio_input import AudioInputError, open_audio_source
+from peer_local.audio_input.base import AudioChunk
 from peer_local.audio_input.devices import AudioDevice, resolve_input_device
 from peer_local.audio_input.file_source import FileAudioSource
 from peer_local.listener import Listener
@@ -91,6 +93,35 @@ def test_only_a_turn_with_a_second_of_speech_goes_to_the_end_of_turn_model(voice
     else:  # 0.54 s voiced: not judged, ended by 320 ms of silence as with silence alone
         assert kinds == [SpeechStarted, SpeechConfirmed, TurnEnded]
         assert events[-1][0] == voiced_chunks + 9  # 10 silent chunks: 0.32 s
+
+
+class LateFirstChunk:
+    """A live source whose first chunk reaches the listener 300 ms late (a busy loop at start), the rest on time."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+
+    async def chunks(self) -> AsyncIterator[AudioChunk]:
+        self.started = time.monotonic()
+        for i in range(40):  # 0.8 s: the chunks after the late one catch up and come on time
+            end_s = (i + 1) * 0.02
+            delay = max(0.3 if i == 0 else 0.0, self.started + end_s - time.monotonic())
+            await asyncio.sleep(delay)
+            yield AudioChunk(np.zeros(320, np.float32), i * 0.02)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_the_listeners_clock_is_the_sources_even_when_the_first_chunk_comes_late(
+    transcriber: FasterWhisperTranscriber,
+) -> None:
+    source = LateFirstChunk()
+    listener = Listener(source, transcriber)
+    async with asyncio.timeout(30):
+        await listener.run()
+    assert listener.origin is not None
+    assert abs(listener.origin - source.started) < 0.06  # not 0.3 s late: times after it would run ahead
 
 
 def test_detector_discards_a_click_shorter_than_min_speech() -> None:
