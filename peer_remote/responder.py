@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from media.audio import LeadingQuietTrimmer
 from media.frames import AVChunk
 from media.protocol import DataMessage, Metrics, Transcript, Turn
 from media.resample import Resampler48k
@@ -203,6 +204,7 @@ class Responder:
         drained: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._drained[turn_id] = drained
         chunker = ClauseChunker()
+        lead = LeadingQuietTrimmer(self.tts.sample_rate)  # the answer's first sound as soon as it is audible
         try:
             resampler = Resampler48k(self.tts.sample_rate)
             messages = self.conversation.messages(transcript.language)
@@ -211,11 +213,11 @@ class Responder:
                 for clause in chunker.feed(delta):
                     if "tts_first_audio_ms" not in timeline.marks:
                         self.llm.pause_generation(True)  # the first clause's TTS gets the CPU until its audio is queued
-                    await self._speak(turn_id, clause, timeline, resampler)
+                    await self._speak(turn_id, clause, timeline, resampler, lead)
                     self.llm.pause_generation(False)  # (already resumed at its first audio; a silent clause too)
                     said.append(clause)
             for clause in chunker.flush():
-                await self._speak(turn_id, clause, timeline, resampler)
+                await self._speak(turn_id, clause, timeline, resampler, lead)
                 said.append(clause)
             tail = resampler.flush()
             if tail.size:
@@ -243,12 +245,22 @@ class Responder:
             )
             self.turn_finished.set()
 
-    async def _speak(self, turn_id: str, clause: str, timeline: TurnTimeline, resampler: Resampler48k) -> None:
+    async def _speak(
+        self,
+        turn_id: str,
+        clause: str,
+        timeline: TurnTimeline,
+        resampler: Resampler48k,
+        lead: LeadingQuietTrimmer,
+    ) -> None:
         words = speakable(clause)
         if not words:
             return  # only emoji or marks: nothing to say
         timeline.mark("first_chunk_ready_ms")
-        async for block in self.tts.synthesize(words):
+        async for synthesized in self.tts.synthesize(words):
+            block = lead.feed(synthesized)
+            if not block.size:
+                continue
             first = "tts_first_audio_ms" not in timeline.marks
             timeline.mark("tts_first_audio_ms")
             if first and not self.floor.free:

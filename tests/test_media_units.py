@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from aiortc.rtp import RtpPacket
 
+from media.audio import LeadingQuietTrimmer
 from media.clock import MediaClock
 from media.fanout import TrackFanout
 from media.frames import AUDIO_FRAME_SAMPLES, AVChunk, FrameSlot
@@ -216,3 +217,14 @@ def test_protocol_round_trips_and_ignores_unknown_fields() -> None:
     message = Transcript(turn_id="t1", text="hello", language="en")
     assert parse_message(encode_message(message)) == message
     assert parse_message('{"type": "interrupt", "future_field": 1}') == Interrupt()
+
+
+def test_an_answer_starts_at_its_first_audible_sample_with_a_short_lead_in() -> None:
+    trimmer = LeadingQuietTrimmer(rate=1000, level=150, keep_s=0.005)
+    quiet = np.full(40, 20, np.int16)
+    assert trimmer.feed(quiet).size == 0  # a block of near-silence is dropped whole
+    block = np.concatenate([np.full(30, -40, np.int16), np.full(10, 3000, np.int16), np.zeros(5, np.int16)])
+    out = trimmer.feed(block)
+    assert out.size == 20 and out[4] == -40 and out[5] == 3000 and trimmer.dropped == 40 + 25  # 5 samples of lead-in kept
+    later = np.zeros(10, np.int16)
+    assert trimmer.feed(later) is later  # after the first sound, everything passes (pauses included)
