@@ -225,6 +225,7 @@ def test_an_answer_starts_at_its_first_audible_sample_with_a_short_lead_in() -> 
     assert trimmer.feed(quiet).size == 0  # a block of near-silence is dropped whole
     block = np.concatenate([np.full(30, -40, np.int16), np.full(10, 3000, np.int16), np.zeros(5, np.int16)])
     out = trimmer.feed(block)
-    assert out.size == 20 and out[4] == -40 and out[5] == 3000 and trimmer.dropped == 40 + 25  # 5 samples of lead-in kept
+    assert out.size == 20 and out[4] == -40 and out[5] == 3000  # 5 samples of lead-in kept
+    assert trimmer.dropped == 40 + 25
     later = np.zeros(10, np.int16)
     assert trimmer.feed(later) is later  # after the first sound, everything passes (pauses included)
