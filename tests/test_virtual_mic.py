@@ -94,3 +94,21 @@ def test_what_the_sink_plays_comes_out_of_the_null_sink_monitor(pulseaudio: dict
     (at_1, match_1), (at_2, match_2) = locate(1.0), locate(2.0)
     assert match_1 > 0.9 and match_2 > 0.9  # the same waveform, not just noise
     assert at_2 - at_1 == pytest.approx(1.0, abs=0.015)  # no gap, and drift correction stays inaudible
+
+
+def test_after_an_underrun_the_latency_the_camera_waits_follows_the_voice_at_once(pulseaudio: dict[str, str]) -> None:
+    """A stalled loop empties the buffer; the held frames then come at once and play later than before. The
+    camera waits as long as the voice takes (``output_latency_s``): it must jump with it, not glide for 200 ms."""
+    player = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "pulse_player.py"), "3", "1.5", "0.25"],
+        env={**pulseaudio, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert player.returncode == 0, player.stderr
+    readings = dict(item.split("=") for item in player.stdout.split() if "=" in item)
+    before, soon, later = (float(readings[k]) for k in ("before", "after_100ms", "after_500ms"))
+    assert int(readings["underruns"]) >= 1
+    assert later - before > 0.05  # the stall moved the voice later
+    assert abs(soon - later) < 0.01  # ... and 100 ms after it the camera's wait had already moved as far
