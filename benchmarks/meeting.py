@@ -242,8 +242,7 @@ def print_meeting_table(result: dict[str, Any]) -> None:
         if "error" in run:
             print(f"{detector}: {run['error']}")
             continue
-        latency = run["end_of_speech_to_first_audio_ms"]
-        figures = f"p50 {latency['p50']} ms, p95 {latency['p95']} ms (n={latency['count']})"
+        figures = _latency_figures(run)
         print(f"--turn-detector {detector}")
         print(f"  answered when addressed       {run['answered_when_addressed']}/{run['addressed_lines']}")
         print(f"  answered when not addressed   {run['answered_when_not_addressed']}/{run['not_addressed_lines']}")
@@ -257,15 +256,15 @@ def print_meeting_table(result: dict[str, Any]) -> None:
         )
     naive = result.get("naive_chain")
     if naive is not None:
-        latency = naive["end_of_speech_to_first_audio_ms"]
         print(
-            f"naive chain (320 ms silence + ASR + LLM to its first sentence + TTS, one after another): "
-            f"p50 {latency['p50']} ms, p95 {latency['p95']} ms (n={latency['count']})"
+            "naive chain (320 ms silence + ASR + LLM to its first sentence + TTS, one after another): "
+            + _latency_figures(naive)
         )
         same = naive.get("with_the_products_asr_call")
         if same is not None:
-            latency = same["end_of_speech_to_first_audio_ms"]
-            print(
-                f"  the same with the product's ASR call ({same['asr']}): "
-                f"p50 {latency['p50']} ms, p95 {latency['p95']} ms"
-            )
+            print(f"  the same with the product's ASR call ({same['asr']}): " + _latency_figures(same))
+
+
+def _latency_figures(run: dict[str, Any]) -> str:
+    latency = run["end_of_speech_to_first_audio_ms"]
+    return f"p50 {latency['p50']} ms, p95 {latency['p95']} ms (n={latency['count']})"

@@ -64,10 +64,12 @@ class Conversation:
         return list(self._heard)
 
     def add_user(self, text: str) -> None:
-        if self._heard:
-            text = "\n".join([*self._heard, text])
-            self._heard.clear()
-        self._add(ChatMessage("user", text))
+        self._add(self._user_turn(text))
+        self._heard.clear()
+
+    def _user_turn(self, text: str) -> ChatMessage:
+        """``text`` as a user turn, after the remarks heard since the last one (folded in)."""
+        return ChatMessage("user", "\n".join([*self._heard, text]))
 
     def add_assistant(self, text: str) -> None:
         if text.strip():
@@ -93,7 +95,7 @@ class Conversation:
         kept: list[ChatMessage] = []
         turns = list(self._turns)
         if pending and self._heard:
-            heard = ChatMessage("user", "\n".join([*self._heard, ""]))  # add_user joins the question after them
+            heard = self._user_turn("")  # the question will follow the remarks
             turns = (
                 [*turns[:-1], self._merged(turns[-1], heard)] if turns and turns[-1].role == "user" else [*turns, heard]
             )
