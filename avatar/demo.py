@@ -45,6 +45,11 @@ class DemoSettings(InChargeSettings):
     smart_turn_model: Path | None = Field(
         None, description="the Smart Turn v3 ONNX file", json_schema_extra={"metavar": "ONNX"}
     )
+    early_answer: bool = Field(
+        True,
+        description="the clone prepares its answer on the turn transcribed during the end-of-turn wait and speaks "
+        "once the turn has ended",
+    )
     face_image: Path | None = Field(None, description="photo of the person (unset: the bundled astronaut portrait)")
     persona: str | None = Field(None, description="system prompt: who the person is and how they speak")
     record: Path | None = Field(
@@ -117,6 +122,7 @@ class Demo:
                     "input": self.settings.input,
                     "turn_detector": self.settings.turn_detector,
                     "smart_turn_model": self.settings.smart_turn_model,
+                    "early_answer": self.settings.early_answer,
                     "record": self.settings.record,
                     "camera": self.settings.camera,
                     "mic_out": self.settings.mic_out,

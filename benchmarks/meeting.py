@@ -128,7 +128,10 @@ def score(lines: list[dict[str, Any]], report: dict[str, Any]) -> dict[str, Any]
         if any(line["start_s"] < stretch[0] < line["end_s"] for line in lines)
     ]
     answered_addressed = sum(answered(line) for line in addressed)
+    early = report.get("early_transcripts", {})
     return {
+        "early_transcripts_sent": len(early.get("sent", [])),
+        "early_transcripts_retracted": len(early.get("retracted", [])),
         "answered_when_addressed": answered_addressed,
         "answered_when_addressed_share": round(answered_addressed / len(addressed), 2) if addressed else None,
         "addressed_lines": len(addressed),
@@ -152,10 +155,13 @@ def score(lines: list[dict[str, Any]], report: dict[str, Any]) -> dict[str, Any]
     }
 
 
-async def run_demo(workdir: Path, meeting: Path, duration_s: float, detector: str) -> dict[str, Any]:
+async def run_demo(
+    workdir: Path, meeting: Path, duration_s: float, detector: str, early_answer: bool = True
+) -> dict[str, Any]:
     return await demo_metrics(
         *("--input", str(meeting), "--camera", "none", "--mic-out", "none", "--control-port", "0"),
         *("--session-log", "none", "--answer", "addressed", "--turn-detector", detector),
+        "--early-answer" if early_answer else "--no-early-answer",
         *("--duration", str(duration_s)),
         metrics=workdir / f"metrics-{detector}.json",
         log_path=workdir / f"demo-{detector}.log",
@@ -218,13 +224,21 @@ def ratios(run: dict[str, Any], naive: dict[str, Any]) -> dict[str, float | None
     return {f"ratio_to_naive_chain_{q}": ratio(product[q], baseline[q]) for q in ("p50", "p95")}
 
 
-async def run_meeting_bench(detectors: tuple[str, ...] = ("silence", "smart-turn")) -> dict[str, Any]:
+async def run_meeting_bench(
+    detectors: tuple[str, ...] = ("silence", "smart-turn"), early_answer: bool = True
+) -> dict[str, Any]:
+    """``early_answer``: the demo's ``--early-answer`` (the avatar prepares an answer during the end-of-turn wait)."""
     workdir = Path(tempfile.mkdtemp(prefix="avatar-bench-meeting-"))
     meeting, lines = render_script(workdir)
     duration_s = lines[-1]["end_s"] + 6.0
-    result: dict[str, Any] = {"bench": "meeting", "script_s": round(duration_s, 1), "logs": str(workdir)}
+    result: dict[str, Any] = {
+        "bench": "meeting",
+        "script_s": round(duration_s, 1),
+        "early_answer": early_answer,
+        "logs": str(workdir),
+    }
     for detector in detectors:
-        report = await run_demo(workdir, meeting, duration_s, detector)
+        report = await run_demo(workdir, meeting, duration_s, detector, early_answer)
         result[detector] = report if "error" in report else score(lines, report)
     naive = await naive_chain(meeting, lines)
     result["naive_chain"] = naive
@@ -249,6 +263,10 @@ def print_meeting_table(result: dict[str, Any]) -> None:
         print(f"  talk-over events              {run['talk_over_events']}")
         print(f"  lines cut into several turns  {run['lines_cut_into_several_turns']}")
         print(f"  mid-sentence pauses cut       {run['mid_sentence_pause_lines_cut']}")
+        print(
+            f"  early transcripts             {run.get('early_transcripts_sent', 0)} sent, "
+            f"{run.get('early_transcripts_retracted', 0)} retracted"
+        )
         print(f"  end of speech -> first audio  {figures}")
         print(
             f"  / naive chain                 p50 {run.get('ratio_to_naive_chain_p50')}x, "

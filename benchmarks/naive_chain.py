@@ -16,7 +16,7 @@ import numpy as np
 from peer_local.asr.base import AsrResult
 from peer_remote.chunking import ChunkingSettings, ClauseChunker
 from peer_remote.conversation import Conversation, PersonaPrompt
-from peer_remote.llm.base import LanguageModel
+from peer_remote.llm.base import ChatMessage, LanguageModel
 from peer_remote.tts.base import Synthesizer
 
 END_SILENCE_MS = 320.0  # the fixed silence that ends a turn in the naive chain (silence-only detection's default)
@@ -46,15 +46,41 @@ class NaiveChain:
 
     async def reply_ms(self, question: str, language: str | None = "en") -> float | None:
         """ms from the question to the TTS's first block of the reply's first sentence (None: no reply)."""
-        loop = asyncio.get_running_loop()
+        stages = await self.reply_stages(question, language)
+        return stages.get("tts_first_audio_ms") if stages else None
+
+    async def reply_stages(self, question: str, language: str | None = "en") -> dict[str, float] | None:
+        """:meth:`prompt_stages` for a fresh conversation: the persona and ``question``."""
         conversation = Conversation(self.persona, self.llm.count_tokens, self.context_tokens)
         conversation.add_user(question)
+        return await self.prompt_stages(conversation.messages(language))
+
+    async def warm(self, messages: list[ChatMessage]) -> None:
+        """Have the model evaluate ``messages`` (one token generated and dropped), untimed."""
+        stream = self.llm.stream(messages, 1, 0.0)
+        try:
+            async for _ in stream:
+                break
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    async def prompt_stages(self, messages: list[ChatMessage]) -> dict[str, float] | None:
+        """ms from the prompt ``messages`` to the LLM's first token (``llm_first_token_ms``), the end of the first
+        sentence (``first_chunk_ready_ms``) and the TTS's first block of it (``tts_first_audio_ms``), as the
+        product's turn timeline names them, and ``first_chunk_chars``; None: no reply."""
+        loop = asyncio.get_running_loop()
         start = loop.time()
+        stages: dict[str, float] = {}
+
+        def mark(name: str) -> None:
+            stages.setdefault(name, round((loop.time() - start) * 1000, 1))
+
         chunker = ClauseChunker(SENTENCES_ONLY)
         first: str | None = None
-        stream = self.llm.stream(conversation.messages(language), self.max_tokens, self.temperature)
+        stream = self.llm.stream(messages, self.max_tokens, self.temperature)
         try:
             async for delta in stream:
+                mark("llm_first_token_ms")
                 if chunks := chunker.feed(delta):
                     first = chunks[0]
                     break
@@ -63,13 +89,16 @@ class NaiveChain:
         first = first or next(iter(chunker.flush()), None)
         if first is None:
             return None
+        mark("first_chunk_ready_ms")
         synthesis = self.tts.synthesize(first)
         try:
             async for _ in synthesis:
                 break
         finally:
             await synthesis.aclose()  # type: ignore[attr-defined]
-        return round((loop.time() - start) * 1000, 1)
+        mark("tts_first_audio_ms")
+        stages["first_chunk_chars"] = float(len(first))
+        return stages
 
     async def spoken_turn_ms(
         self, transcribe: Callable[[np.ndarray], AsrResult], audio: np.ndarray

@@ -17,6 +17,37 @@ def mono_int16(frame: av.AudioFrame) -> np.ndarray:
     return np.ascontiguousarray(data.reshape(-1, channels)[:, 0]) if channels > 1 else data.reshape(-1)
 
 
+class TrailingQuietHolder:
+    """Holds back the near-silence at the end of what it was fed: it is played before the next audible sample (a
+    pause inside the clause), or cut to ``keep_s`` where the clause ends (:meth:`end`). Audible audio is never
+    delayed: only the quiet after it waits."""
+
+    def __init__(self, rate: int, level: int = 150) -> None:
+        self.rate = rate
+        self.level = level  # int16 amplitude: about -47 dBFS, as LeadingQuietTrimmer's
+        self._held = np.zeros(0, np.int16)
+        self.dropped = 0  # samples cut at the ends
+
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        if not block.size:
+            return block
+        loud = np.flatnonzero(np.abs(block.astype(np.int32)) >= self.level)
+        if not loud.size:
+            self._held = np.concatenate([self._held, block])
+            return block[:0]
+        last = int(loud[-1]) + 1
+        out = np.concatenate([self._held, block[:last]]) if self._held.size else block[:last]
+        self._held = block[last:].copy()
+        return out
+
+    def end(self, keep_s: float) -> np.ndarray:
+        """The clause has ended: up to ``keep_s`` of the quiet held back (the rest is dropped)."""
+        kept = self._held[: int(self.rate * keep_s)]
+        self.dropped += self._held.size - kept.size
+        self._held = self._held[:0]
+        return kept
+
+
 class LeadingQuietTrimmer:
     """Drops the near-silence a synthesized answer starts with (Piper's voice starts 10-80 ms before it is
     audible), so the first sound comes that much sooner; ``keep_s`` of lead-in stays. After the first audible

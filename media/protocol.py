@@ -28,10 +28,9 @@ class TranscriptTimings(BaseModel):
     asr_done_s: float | None = None
 
 
-class Transcript(_Message):
-    """What the person (or a viewer typing) said: the avatar answers it."""
+class _Heard(_Message):
+    """A heard turn's text and what is known of it (the fields ``transcript`` and ``early-transcript`` share)."""
 
-    type: Literal["transcript"] = "transcript"
     turn_id: str = Field(min_length=1, max_length=64)
     text: str = Field(max_length=MAX_TEXT_CHARS)
     language: str | None = Field(default=None, max_length=16)
@@ -40,6 +39,32 @@ class Transcript(_Message):
     # the ASR's confidence (faster-whisper): the avatar never answers unlikely speech
     no_speech_prob: float | None = Field(default=None, ge=0, le=1)
     avg_logprob: float | None = None
+
+
+class Transcript(_Heard):
+    """What the person (or a viewer typing) said: the avatar answers it."""
+
+    type: Literal["transcript"] = "transcript"
+
+
+class EarlyTranscript(_Heard):
+    """local -> avatar: a turn transcribed while its end is still being confirmed (the silence not yet long
+    enough). The avatar may prepare its answer, but it speaks only once the ``transcript`` with the same
+    ``turn_id`` and text confirms the turn; a ``retract`` (speech went on) or another turn drops it."""
+
+    type: Literal["early-transcript"] = "early-transcript"
+
+    def confirmed(self) -> Transcript:
+        """The transcript that confirms this turn (what the avatar answers once it is confirmed)."""
+        return Transcript(**self.model_dump(exclude={"type"}))
+
+
+class Retract(_Message):
+    """local -> avatar: the ``early-transcript`` ``turn_id`` is void: the speaker went on (their whole turn
+    comes later as a ``transcript`` of its own)."""
+
+    type: Literal["retract"] = "retract"
+    turn_id: str = Field(min_length=1, max_length=64)
 
 
 class Interrupt(_Message):
@@ -175,6 +200,8 @@ class Control(_Message):
 
 DataMessage = (
     Transcript
+    | EarlyTranscript
+    | Retract
     | Interrupt
     | Turn
     | Metrics
@@ -194,6 +221,8 @@ _ADAPTER: TypeAdapter[DataMessage] = TypeAdapter(Annotated[DataMessage, Field(di
 KNOWN_TYPES = frozenset(
     {
         "transcript",
+        "early-transcript",
+        "retract",
         "interrupt",
         "turn",
         "metrics",

@@ -75,6 +75,7 @@ class LocalApp:
             settings.half_duplex,
             answering=self._answering,
             echo_tail_s=settings.half_duplex_tail_ms / 1000,
+            early=settings.early_answer,
         )
         self.listener = build_listener(settings, explicit_input)
         if self.listener is not None:
@@ -114,6 +115,10 @@ class LocalApp:
             listener.turns if listener else [], listener.origin if listener else None, self.probe, metrics
         )
         report["decisions"] = [m.model_dump(exclude={"v", "type"}) for m in received if isinstance(m, Decision)]
+        report["early_transcripts"] = {
+            "sent": [m.turn_id for m in self.sender.early_sent],
+            "retracted": list(self.sender.retracted),
+        }
         if listener is not None:
             report["end_of_turn_verdicts"] = [[round(t, 3), round(p, 3)] for t, p in listener.verdicts]
         return report

@@ -22,6 +22,7 @@ from peer_local.turns import (
     SilenceStarted,
     SpeechConfirmed,
     SpeechDiscarded,
+    SpeechResumed,
     SpeechStarted,
     TurnEnded,
     TurnEvent,
@@ -62,9 +63,12 @@ class EarlyAsr:
     """A transcription of the turn so far, started when a pause began; kept only if no more speech came."""
 
     voice_end_s: float
+    start_s: float  # the turn's speech start
+    audio_s: float
     result: asyncio.Future[AsrResult]
     started: float  # perf_counter
     started_s: float  # the listener's clock
+    turn_id: str | None = None  # given once it was reported early (``turn_early``): the turn keeps it
 
 
 class EndOfTurnModel(Protocol):
@@ -100,6 +104,10 @@ class Listener:
         self.speech_started: Event[[float]] = Event("speech_started")
         self.speech_confirmed: Event[[float]] = Event("speech_confirmed")  # speech lasted min_speech_s: not a click
         self.speech_stopped: Event[[float]] = Event("speech_stopped")  # the turn (or a discarded burst) ended
+        # a turn transcribed while its end is still being confirmed (its ``detected_s``: when it was reported);
+        # the turn itself follows in ``turn_heard`` with the same id, or ``early_dropped`` (its id) if speech went on
+        self.turn_early: Event[[HeardTurn]] = Event("turn_early")
+        self.early_dropped: Event[[str]] = Event("early_dropped")
         self.detector = EndOfTurnDetector(turn_settings)
         self.turn_model = turn_model
         if turn_model is not None and self.detector.settings.pause_s is None:
@@ -175,6 +183,7 @@ class Listener:
         if self.muted or t_s < self._muted_until_s:
             if self.detector.in_speech:
                 self.detector.flush(t_s)  # discard what was being said into the avatar's own voice
+                self._drop_early()
                 self.speech_stopped.emit(t_s)
             self.vad.reset()
             return
@@ -191,7 +200,13 @@ class Listener:
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(None, self.transcriber.transcribe, event.audio)
             future.add_done_callback(_ignore_result)  # a discarded one must not warn when it fails
-            self._early = EarlyAsr(event.voice_end_s, future, time.perf_counter(), self.now_s())
+            offered = EarlyAsr(
+                event.voice_end_s, event.start_s, event.audio.size / ASR_RATE, future, time.perf_counter(), self.now_s()
+            )
+            future.add_done_callback(lambda _: self._report_early(offered))
+            self._early = offered
+        elif isinstance(event, SpeechResumed):
+            self._drop_early()  # it misses what is being said now
         elif isinstance(event, PauseDetected):
             await self._judge(event)
         elif isinstance(event, SpeechConfirmed):
@@ -211,9 +226,42 @@ class Listener:
 
     def _drop_early(self) -> None:
         """Forget the early transcription; if it is still waiting for the ASR, it never runs."""
-        if self._early is not None:
-            self._early.result.cancel()
-            self._early = None
+        early, self._early = self._early, None
+        if early is not None:
+            early.result.cancel()
+            if early.turn_id is not None:
+                self.early_dropped.emit(early.turn_id)
+
+    def _next_turn_id(self) -> str:
+        return f"{self._session}-{next(self._ids)}"
+
+    def _report_early(self, early: EarlyAsr) -> None:
+        """The early transcription is done while the end of its turn is still being confirmed: report it."""
+        future = early.result
+        if self._early is not early or future.cancelled() or future.exception() is not None:
+            return  # speech went on, or the turn ended first (it is reported as the turn itself)
+        result = future.result()
+        if not result.text or not len(self.turn_early):
+            return
+        early.turn_id = self._next_turn_id()
+        now_s = self.now_s()
+        self.turn_early.emit(
+            HeardTurn(
+                turn_id=early.turn_id,
+                text=result.text,
+                language=result.language,
+                start_s=early.start_s,
+                end_s=early.voice_end_s,
+                detected_s=now_s,
+                asr_start_s=early.started_s,
+                asr_done_s=now_s,
+                audio_s=early.audio_s,
+                asr_ms=(time.perf_counter() - early.started) * 1000,
+                no_speech_prob=result.no_speech_prob,
+                avg_logprob=result.avg_logprob,
+                asr_early=True,
+            )
+        )
 
     async def _judge(self, pause: PauseDetected) -> None:
         """Ask the end-of-turn model whether the pause ends the turn (input waits meanwhile: nothing is lost)."""
@@ -249,7 +297,7 @@ class Listener:
                     logger.exception("ASR failed on a %.1f s turn", turn.audio.size / ASR_RATE)
                     continue
             heard = HeardTurn(
-                turn_id=f"{self._session}-{next(self._ids)}",
+                turn_id=early.turn_id if early is not None and early.turn_id else self._next_turn_id(),
                 text=result.text,
                 language=result.language,
                 start_s=turn.start_s,

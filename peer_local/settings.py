@@ -52,6 +52,11 @@ class ListeningSettings(AvatarSettings):
         le=2000,
         description="silence after which the turn so far is transcribed during the end-of-turn wait (0: off)",
     )
+    early_answer: bool = Field(
+        True,
+        description="send the turn transcribed during the end-of-turn wait (--early-asr-ms) to the avatar at once: "
+        "it prepares its answer during the wait and speaks only once the turn has ended",
+    )
     asr: WhisperSettings = WhisperSettings()
     half_duplex: bool = Field(False, description="ignore the input while the avatar speaks (echo guard)")
     half_duplex_tail_ms: int = Field(

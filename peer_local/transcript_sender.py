@@ -7,9 +7,20 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from media.events import Event
-from media.protocol import DataMessage, Interrupt, Metrics, Speech, Transcript, TranscriptTimings, Turn
+from media.protocol import (
+    DataMessage,
+    EarlyTranscript,
+    Interrupt,
+    Metrics,
+    Retract,
+    Speech,
+    Transcript,
+    TranscriptTimings,
+    Turn,
+)
 from peer_local.listener import HeardTurn, Listener
 from peer_local.service import LocalPeer
 
@@ -23,7 +34,9 @@ class TranscriptSender:
     someone speaks) and ``interrupt`` on barge-in: at once while the avatar speaks, and once speech is confirmed
     (not a click) while it prepares an answer. Keeps transcripts that could not be sent (no connection yet) and
     sends them when the data channel opens. ``answering`` says whether heard turns go to the avatar at all
-    (live control: not while the person is in charge)."""
+    (live control: not while the person is in charge). ``early``: a turn transcribed while its end is being
+    confirmed goes out at once as an ``early-transcript`` (the avatar prepares its answer during the wait), and a
+    ``retract`` follows if the speaker goes on."""
 
     def __init__(
         self,
@@ -31,12 +44,16 @@ class TranscriptSender:
         half_duplex: bool = False,
         answering: Callable[[], bool] = lambda: True,
         echo_tail_s: float = 0.0,
+        early: bool = True,
     ) -> None:
         self.peer = peer
         self.listener: Listener | None = None
         self.half_duplex = half_duplex
         self.answering = answering
         self.echo_tail_s = echo_tail_s  # half-duplex: still deaf this long after the avatar stops
+        self.early = early
+        self.early_sent: list[EarlyTranscript] = []
+        self.retracted: list[str] = []
         self.avatar_speaking = False
         self.avatar_thinking = False
         self.speech_messages_sent = 0
@@ -56,6 +73,9 @@ class TranscriptSender:
         listener.speech_started.connect(self.on_speech_start)
         listener.speech_confirmed.connect(self.on_speech_confirmed)
         listener.speech_stopped.connect(self.on_speech_stop)
+        if self.early:
+            listener.turn_early.connect(self.on_turn_early)
+            listener.early_dropped.connect(self.on_early_dropped)
 
     def on_speech_start(self, t_s: float) -> None:
         if self.peer.send(Speech(state="start")):
@@ -76,24 +96,22 @@ class TranscriptSender:
             self.interrupts_sent += 1
             logger.info("barge-in at %.2f s: interrupting the avatar (%s)", t_s, state)
 
+    def on_turn_early(self, turn: HeardTurn) -> None:
+        """Only live: an early transcript that cannot go now is of no use later (the turn itself will be sent)."""
+        if self.answering() and self.peer.send(message := EarlyTranscript(**_heard_fields(turn))):
+            self.early_sent.append(message)
+            logger.debug("early transcript %s sent: %r", turn.turn_id, turn.text[:60])
+
+    def on_early_dropped(self, turn_id: str) -> None:
+        if any(m.turn_id == turn_id for m in self.early_sent) and self.peer.send(Retract(turn_id=turn_id)):
+            self.retracted.append(turn_id)
+            logger.debug("early transcript %s retracted: the speaker went on", turn_id)
+
     def on_turn(self, turn: HeardTurn) -> None:
         if not self.answering():
             logger.info("heard %r; not sent: the person is in charge", turn.text[:60])
             return
-        message = Transcript(
-            turn_id=turn.turn_id,
-            text=turn.text,
-            language=turn.language,
-            timings=TranscriptTimings(
-                speech_start_s=turn.start_s,
-                speech_end_s=turn.end_s,
-                asr_start_s=turn.asr_start_s,
-                asr_done_s=turn.asr_done_s,
-            ),
-            sent_at=time.time(),
-            no_speech_prob=turn.no_speech_prob,
-            avg_logprob=turn.avg_logprob,
-        )
+        message = Transcript(**_heard_fields(turn))
         if self.peer.send(message):
             self._sent(message)
         else:
@@ -126,3 +144,21 @@ class TranscriptSender:
             logger.info(
                 "turn %s metrics: %s", message.turn_id, ", ".join(f"{k}={v:.0f}" for k, v in message.values.items())
             )
+
+
+def _heard_fields(turn: HeardTurn) -> dict[str, Any]:
+    """What ``transcript`` and ``early-transcript`` carry of a heard turn."""
+    return {
+        "turn_id": turn.turn_id,
+        "text": turn.text,
+        "language": turn.language,
+        "timings": TranscriptTimings(
+            speech_start_s=turn.start_s,
+            speech_end_s=turn.end_s,
+            asr_start_s=turn.asr_start_s,
+            asr_done_s=turn.asr_done_s,
+        ),
+        "sent_at": time.time(),
+        "no_speech_prob": turn.no_speech_prob,
+        "avg_logprob": turn.avg_logprob,
+    }

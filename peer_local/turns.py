@@ -57,6 +57,15 @@ class SilenceStarted:
 
     audio: np.ndarray
     voice_end_s: float
+    start_s: float
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech came back at ``t_s`` after the turn so far was offered for early transcription (that one misses
+    the end now)."""
+
+    t_s: float
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,9 @@ class SpeechDiscarded:
     start_s: float
 
 
-TurnEvent = SpeechStarted | SpeechConfirmed | SilenceStarted | PauseDetected | TurnEnded | SpeechDiscarded
+TurnEvent = (
+    SpeechStarted | SpeechConfirmed | SilenceStarted | SpeechResumed | PauseDetected | TurnEnded | SpeechDiscarded
+)
 
 
 class EndOfTurnDetector:
@@ -125,7 +136,9 @@ class EndOfTurnDetector:
             if not confirmed and self._voiced_s >= s.min_speech_s:
                 events.append(SpeechConfirmed(t_s + chunk_s))
             self._pause_judged = False
-            self._early_offered = False
+            if self._early_offered:
+                self._early_offered = False
+                events.append(SpeechResumed(t_s))
         silence = t_s + chunk_s - self._last_voice_end_s
         too_long = t_s + chunk_s - self._start_s >= s.max_turn_s
         judged = s.pause_s is not None and self._voiced_s >= s.min_judged_speech_s
@@ -136,7 +149,7 @@ class EndOfTurnDetector:
         if s.early_asr_s is not None and silence >= s.early_asr_s and not self._early_offered:
             self._early_offered = True
             if self._voiced_s >= s.min_speech_s:
-                events.append(SilenceStarted(np.concatenate(self._speech), self._last_voice_end_s))
+                events.append(SilenceStarted(np.concatenate(self._speech), self._last_voice_end_s, self._start_s))
         if judged and s.pause_s is not None and silence >= s.pause_s and not self._pause_judged:
             self._pause_judged = True
             if self._voiced_s >= s.min_speech_s:

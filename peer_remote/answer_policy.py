@@ -223,14 +223,15 @@ class AnswerDecider:
             return Decision(turn_id=transcript.turn_id, answered=False, reason="unlikely speech")
         return None
 
-    def decide(self, transcript: Transcript, now: float | None = None) -> Decision:
+    def decide(self, transcript: Transcript, now: float | None = None, dry_run: bool = False) -> Decision:
+        """``dry_run``: what would be decided, changing nothing (an "answer this" stays pending)."""
         now = time.monotonic() if now is None else now
         turn_id = transcript.turn_id
         problem = self.quality_problem(transcript)
         if problem is not None:
             return problem
         if self.asked:  # the person asked for an answer: in any mode
-            self.asked = False
+            self.asked = dry_run
             return Decision(turn_id=turn_id, answered=True, reason="answered", why="asked")
         if self.mode == "never":
             return Decision(turn_id=turn_id, answered=False, reason="listening only")

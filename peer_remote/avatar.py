@@ -21,9 +21,11 @@ from media.protocol import (
     Control,
     DataMessage,
     Decision,
+    EarlyTranscript,
     Interrupt,
     ProfileChunk,
     ProfileOffer,
+    Retract,
     Speech,
     Transcript,
     Turn,
@@ -120,6 +122,9 @@ class Avatar:
         self.decision_made = asyncio.Event()
         self.transcripts: list[Transcript] = []
         self.transcript_arrived = asyncio.Event()
+        self.early_transcripts: list[EarlyTranscript] = []
+        self.early_started = 0  # answers started on an early transcript
+        self.early_confirmed = 0  # ... that their transcript confirmed (the rest were retracted or replaced)
         self.interrupts_received = 0
         self.interrupt_arrived = asyncio.Event()
         self.control = Control(mode="clone", answer="always")
@@ -167,6 +172,12 @@ class Avatar:
             self.transcript_arrived.set()
             logger.info("transcript: %r", message.text[:80])
             await self._answer_transcript(message, typed)
+        elif isinstance(message, EarlyTranscript):
+            self.early_transcripts.append(message)
+            await self._prepare_early(message)
+        elif isinstance(message, Retract):
+            if self.responder is not None and await self.responder.retract(message.turn_id):
+                logger.info("turn %s: early transcript retracted (the speaker went on)", message.turn_id)
         elif isinstance(message, Interrupt):
             self.interrupts_received += 1
             if self.responder is not None:
@@ -190,9 +201,22 @@ class Avatar:
             return False
         return True
 
+    async def _prepare_early(self, message: EarlyTranscript) -> None:
+        """A turn transcribed before its end is confirmed: if it would be answered, start the answer now (it
+        speaks once the turn's ``transcript`` confirms it). The decision itself is made and said on that one."""
+        responder = self.responder
+        if responder is None or self.control.clone_paused or self.preparing:
+            return
+        if not self.decider.decide(message.confirmed(), dry_run=True).answered:
+            return
+        self.early_started += 1
+        logger.info("turn %s: preparing an answer before the turn has ended: %r", message.turn_id, message.text[:80])
+        await responder.on_transcript(message.confirmed(), early=True)
+
     async def _answer_transcript(self, message: Transcript, typed: bool) -> None:
-        """Decide, say why, remember, answer."""
-        if self.responder is not None and self.responder.busy:
+        """Decide, say why, remember, answer (an answer already prepared on its early transcript goes on)."""
+        early = self.responder is not None and self.responder.early_turn_id == message.turn_id
+        if self.responder is not None and self.responder.busy and not early:
             await self.responder.cancel("someone else's turn was heard")  # never answer over a new turn
         if self.control.clone_paused:
             decision = Decision(turn_id=message.turn_id, answered=False, reason="person in control")
@@ -201,6 +225,11 @@ class Avatar:
         else:
             decision = self.decider.decide(message)
         self._decided(decision, message)
+        if early and self.responder is not None:
+            if decision.answered and self.responder.confirm(message):
+                self.early_confirmed += 1
+                return
+            await self.responder.cancel("its early transcript was not confirmed as it was")
         if not decision.answered:
             if decision.reason != "unlikely speech" and self.responder is not None:
                 self.responder.conversation.add_heard(message.text)  # meeting context for later answers

@@ -1,7 +1,8 @@
 """Answering: one turn at a time, transcript -> streaming LLM -> clauses -> TTS -> the avatar's voice.
 
 A new transcript or an ``interrupt`` cancels the current turn (LLM stream, TTS, queued audio and
-frames) at once. Each turn reports its state (``turn``) and its timings (``metrics``).
+frames) at once. Each turn reports its state (``turn``) and its timings (``metrics``). A turn started on an
+early transcript is prepared at once but speaks, and is remembered, only once it is confirmed.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from media.audio import LeadingQuietTrimmer
 from media.frames import AVChunk
 from media.protocol import DataMessage, Metrics, Transcript, Turn
 from media.resample import Resampler48k
 from media.stream import AVStream
 from peer_remote.avatar_producer import AvatarProducer
 from peer_remote.chunking import ClauseChunker
+from peer_remote.clause_joins import ClauseJoiner
 from peer_remote.conversation import Conversation
 from peer_remote.floor import Floor
 from peer_remote.llm.base import ChatMessage, LanguageModel, LlmError
@@ -29,7 +30,7 @@ from peer_remote.tts.base import Synthesizer, TtsError
 logger = logging.getLogger(__name__)
 
 DONE_TIMEOUT_S = 120.0
-WARM_UP_QUESTION = "Hello."
+WARM_UP_LANGUAGE = "en"  # the persona's prompt is evaluated ahead as for a first turn in this language
 
 
 @dataclass
@@ -39,6 +40,7 @@ class TurnTimeline:
     turn_id: str
     received: float = field(default_factory=time.monotonic)
     marks: dict[str, float] = field(default_factory=dict)
+    first_chunk: str | None = None  # the first clause spoken (what its first audio waited for)
 
     def mark(self, name: str) -> None:
         if name not in self.marks:
@@ -57,6 +59,10 @@ class ReplySettings:
 
 class FloorTakenError(Exception):
     """Someone kept speaking past the hold limit: the prepared answer is dropped."""
+
+
+class NotConfirmedError(Exception):
+    """An early transcript's turn was neither confirmed nor retracted within the hold limit: dropped."""
 
 
 class Responder:
@@ -87,6 +93,9 @@ class Responder:
         self._current: TurnTimeline | None = None
         self._drained: dict[str, asyncio.Future[int]] = {}
         self._warming: asyncio.Task[bool] | None = None
+        self._early: Transcript | None = None  # the turn in flight, while it is an unconfirmed early transcript
+        self._confirmed = asyncio.Event()  # the turn in flight may speak (set at once for a transcript)
+        self.waiting_confirmation = asyncio.Event()  # set when an answer's first audio waits for its turn's end
         self.context_warmed = asyncio.Event()  # set each time the meeting heard so far has been evaluated ahead
         producer.drained.connect(self._on_drained)
         stream.scheduler.sent.connect(self._on_sent)
@@ -100,9 +109,8 @@ class Responder:
 
     async def _warm_prompt(self) -> None:
         warm = Conversation(self.conversation.persona, self.llm.count_tokens, self.conversation.budget_tokens)
-        warm.add_user(WARM_UP_QUESTION)
         started = time.monotonic()
-        if await self._evaluate(warm.messages()):
+        if await self._evaluate(warm.messages(WARM_UP_LANGUAGE, pending=True)):
             logger.info("persona prompt evaluated in %.0f ms", (time.monotonic() - started) * 1000)
 
     async def _evaluate(self, messages: list[ChatMessage]) -> bool:
@@ -121,11 +129,11 @@ class Responder:
 
     def warm_context(self, language: str | None = None) -> None:
         """While nobody asks the clone anything, evaluate the meeting heard so far (the persona, the call's turns
-        and the remarks waiting to be folded into the next user turn), so that the next answer's prompt shares
-        that prefix with what the model holds and only its question is new (llama.cpp reuses the longest common
-        prefix; a server with prefix caching does the same). Skipped while a turn is in flight; cancelled by the
-        next transcript."""
-        if self.busy or not self.conversation.heard:
+        and the start of the next user turn, with the remarks waiting to be folded into it), so that the next
+        answer's prompt shares that prefix with what the model holds and only its question is new (llama.cpp
+        reuses the longest common prefix; a server with prefix caching does the same). Called after each answer
+        and each remark let pass; skipped while a turn is in flight; cancelled by the next transcript."""
+        if self.busy:
             return
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()
@@ -144,15 +152,46 @@ class Responder:
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def on_transcript(self, transcript: Transcript) -> None:
+    async def on_transcript(self, transcript: Transcript, early: bool = False) -> None:
+        """Answer ``transcript`` (cancelling the turn in flight). ``early``: the turn's end is still being
+        confirmed: prepare the answer, but hold its first audio and remember nothing until :meth:`confirm`."""
         await self.cancel("a new transcript arrived")
         if self._warming is not None:
             self._warming.cancel()  # the model finishes the prompt it is on (its prefix is the answer's too)
+        self._early = transcript if early else None
+        self._confirmed = asyncio.Event()
+        if not early:
+            self._confirmed.set()
         timeline = TurnTimeline(transcript.turn_id)
         self._current = timeline
         self.timelines.append(timeline)
         self.turn_finished.clear()
         self._task = asyncio.create_task(self._respond(transcript, timeline), name=f"turn-{transcript.turn_id}")
+
+    @property
+    def early_turn_id(self) -> str | None:
+        """The turn in flight's id while it is an unconfirmed early transcript."""
+        return self._early.turn_id if self._early is not None and self.busy else None
+
+    def confirm(self, transcript: Transcript) -> bool:
+        """The turn has ended as its early transcript said: remember the question and let the answer speak.
+        False (nothing done) if the turn in flight is not that early transcript, word for word."""
+        early = self._early
+        if early is None or not self.busy or early.turn_id != transcript.turn_id or early.text != transcript.text:
+            return False
+        self._early = None
+        self.conversation.add_user(transcript.text)
+        self._confirmed.set()
+        if self._current is not None:
+            self._current.mark("turn_confirmed_ms")
+        return True
+
+    async def retract(self, turn_id: str) -> bool:
+        """The early transcript ``turn_id`` is void (the speaker went on): drop its answer, remember nothing."""
+        if self.early_turn_id != turn_id:
+            return False
+        await self.cancel("its early transcript was retracted")
+        return True
 
     async def interrupt(self) -> None:
         await self.cancel("interrupted")
@@ -199,25 +238,29 @@ class Responder:
     async def _respond(self, transcript: Transcript, timeline: TurnTimeline) -> None:
         turn_id = transcript.turn_id
         self.broadcast(Turn(turn_id=turn_id, state="thinking", text=transcript.text))
-        self.conversation.add_user(transcript.text)
+        confirmed = self._confirmed
+        if confirmed.is_set():
+            self.conversation.add_user(transcript.text)
+            messages = self.conversation.messages(transcript.language)
+        else:  # an early transcript: asked as if remembered; remembered once confirmed
+            messages = self.conversation.messages(transcript.language, question=transcript.text)
         said: list[str] = []
         drained: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._drained[turn_id] = drained
         chunker = ClauseChunker()
-        lead = LeadingQuietTrimmer(self.tts.sample_rate)  # the answer's first sound as soon as it is audible
+        joiner = ClauseJoiner(self.tts.sample_rate)  # the first sound at once, clauses cut mid-sentence joined tight
         try:
             resampler = Resampler48k(self.tts.sample_rate)
-            messages = self.conversation.messages(transcript.language)
             async for delta in self.llm.stream(messages, self.settings.max_tokens, self.settings.temperature):
                 timeline.mark("llm_first_token_ms")
                 for clause in chunker.feed(delta):
                     if "tts_first_audio_ms" not in timeline.marks:
                         self.llm.pause_generation(True)  # the first clause's TTS gets the CPU until its audio is queued
-                    await self._speak(turn_id, clause, timeline, resampler, lead)
+                    await self._speak(turn_id, clause, timeline, resampler, joiner)
                     self.llm.pause_generation(False)  # (already resumed at its first audio; a silent clause too)
                     said.append(clause)
             for clause in chunker.flush():
-                await self._speak(turn_id, clause, timeline, resampler, lead)
+                await self._speak(turn_id, clause, timeline, resampler, joiner)
                 said.append(clause)
             tail = resampler.flush()
             if tail.size:
@@ -229,9 +272,13 @@ class Responder:
             logger.error("turn %s failed: %s", turn_id, exc)
         except FloorTakenError:
             logger.info("turn %s dropped: someone kept speaking for %.0f s", turn_id, self.settings.floor_max_hold_s)
+        except NotConfirmedError:
+            logger.info("turn %s dropped: its early transcript was not confirmed", turn_id)
         finally:
             self.llm.pause_generation(False)
             self._drained.pop(turn_id, None)
+            if not confirmed.is_set():
+                said.clear()  # an unconfirmed turn said nothing and leaves nothing to remember
             text = " ".join(said)
             # remembered as generated (a prompt quoting it then shares the model's cached tokens)
             self.conversation.add_assistant(chunker.text_through(len(said)))
@@ -244,6 +291,9 @@ class Responder:
                 text[:80],
             )
             self.turn_finished.set()
+            # once this task is done: the next user turn's start evaluated while nobody asks anything (~20 tokens
+            # of the next prompt fewer: 5 ms each for the embedded model)
+            asyncio.get_running_loop().call_soon(self.warm_context, transcript.language)
 
     async def _speak(
         self,
@@ -251,26 +301,48 @@ class Responder:
         clause: str,
         timeline: TurnTimeline,
         resampler: Resampler48k,
-        lead: LeadingQuietTrimmer,
+        joiner: ClauseJoiner,
     ) -> None:
         words = speakable(clause)
         if not words:
             return  # only emoji or marks: nothing to say
         timeline.mark("first_chunk_ready_ms")
+        if timeline.first_chunk is None:
+            timeline.first_chunk = words
+        joiner.begin(words)
         async for synthesized in self.tts.synthesize(words):
-            block = lead.feed(synthesized)
+            block = joiner.feed(synthesized)
             if not block.size:
                 continue
             first = "tts_first_audio_ms" not in timeline.marks
             timeline.mark("tts_first_audio_ms")
-            if first and not self.floor.free:
-                # someone is speaking: hold the prepared audio until they stop (the turn is dropped if their
-                # speech becomes a turn of its own: a new transcript or a barge-in cancels this one)
-                logger.info("turn %s: holding the answer while someone speaks", turn_id)
-                if not await self.floor.wait_free(self.settings.floor_max_hold_s):
-                    raise FloorTakenError
-                timeline.mark("floor_free_ms")
+            if first:
+                await self._hold_first_audio(turn_id, timeline)
             await self.producer.enqueue(turn_id, resampler.convert(block))
             if first:
                 self.llm.pause_generation(False)  # the first audio is queued: generation goes on
                 self.stream.scheduler.flush_idle()
+        rest = joiner.end()
+        if rest.size and "tts_first_audio_ms" in timeline.marks:
+            await self.producer.enqueue(turn_id, resampler.convert(rest))
+
+    async def _hold_first_audio(self, turn_id: str, timeline: TurnTimeline) -> None:
+        """The answer's first audio is ready: it waits for its turn to be confirmed (an early transcript) and for
+        the floor (someone speaking); generation goes on meanwhile."""
+        if not (self._confirmed.is_set() and self.floor.free):
+            self.llm.pause_generation(False)  # the rest of the answer may be generated while it waits
+        if not self._confirmed.is_set():
+            # an early transcript: its turn may still go on; the answer waits for the turn's end
+            self.waiting_confirmation.set()
+            try:
+                async with asyncio.timeout(self.settings.floor_max_hold_s):
+                    await self._confirmed.wait()
+            except TimeoutError:
+                raise NotConfirmedError from None
+        if not self.floor.free:
+            # someone is speaking: hold the prepared audio until they stop (the turn is dropped if their speech
+            # becomes a turn of its own: a new transcript or a barge-in cancels this one)
+            logger.info("turn %s: holding the answer while someone speaks", turn_id)
+            if not await self.floor.wait_free(self.settings.floor_max_hold_s):
+                raise FloorTakenError
+            timeline.mark("floor_free_ms")

@@ -13,10 +13,12 @@ from media.protocol import (
     AnswerNow,
     Control,
     DataMessage,
+    EarlyTranscript,
     Error,
     Interrupt,
     ProfileChunk,
     ProfileOffer,
+    Retract,
     Speech,
 )
 from media.rtc import patches
@@ -33,7 +35,7 @@ from signaling.messages import Answer, Bye, Candidate, Offer, PeerJoined, PeerLe
 logger = logging.getLogger(__name__)
 # what only the person's own laptop may send; viewers (the preview page) may type transcripts, nothing more
 # (a viewer's `speech start` would hold the clone's floor, its `answer-now` make it answer)
-LOCAL_ONLY = (Interrupt, Speech, AnswerNow, Control, ProfileOffer, ProfileChunk)
+LOCAL_ONLY = (EarlyTranscript, Retract, Interrupt, Speech, AnswerNow, Control, ProfileOffer, ProfileChunk)
 
 
 class RemotePeer:

@@ -46,6 +46,7 @@ def test_scoring_counts_answers_talk_over_and_cut_lines() -> None:
             {"turn_id": "t4", "answered": True, "reason": "answered"},
         ],
         "avatar_sounding_s": [[8.0, 11.0], [13.0, 15.0]],  # the second starts while line 2 is spoken
+        "early_transcripts": {"sent": ["t0", "t3"], "retracted": ["t0"]},
     }
     result = score(lines, report)
     assert result["answered_when_addressed"] == 1 and result["answered_when_addressed_share"] == 1.0
@@ -53,6 +54,7 @@ def test_scoring_counts_answers_talk_over_and_cut_lines() -> None:
     assert result["talk_over_events"] == 1 and result["talk_over_at_s"] == [13.0]
     assert result["lines_cut_into_several_turns"] == 1 and result["mid_sentence_pause_lines_cut"] == 1
     assert result["end_of_speech_to_first_audio_ms"]["p50"] == 900.0
+    assert result["early_transcripts_sent"] == 2 and result["early_transcripts_retracted"] == 1
 
 
 @pytest.mark.slow

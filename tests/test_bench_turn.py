@@ -19,3 +19,12 @@ async def test_bench_turn_measures_the_naive_chain_of_the_same_models_in_the_sam
     assert result["ratio_to_naive_chain_p50"] == pytest.approx(
         result["transcript_to_first_audio_ms"]["p50"] / result["naive_chain_ms"]["p50"], abs=0.01
     )
+    naive = result["naive_chain_stages_ms"]  # the chain's stages, named as the product's
+    assert naive["llm_first_token_ms"]["p50"] <= naive["first_chunk_ready_ms"]["p50"]
+    assert naive["first_chunk_ready_ms"]["p50"] <= naive["tts_first_audio_ms"]["p50"] == result["naive_chain_ms"]["p50"]
+    assert all(result["first_chunk"]) and result["naive_chain_first_chunk_chars"]["p50"] > 0
+    same = result["same_prompt_chain_ms"]  # the chain given the product's own two prompts
+    assert same["count"] == 2 and result["same_prompt_chain_stages_ms"]["tts_first_audio_ms"]["p50"] == same["p50"]
+    assert result["ratio_to_same_prompt_chain_p50"] == pytest.approx(
+        result["transcript_to_first_audio_ms"]["p50"] / same["p50"], abs=0.01
+    )

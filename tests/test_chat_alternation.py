@@ -182,3 +182,17 @@ async def test_a_barge_in_before_the_reply_keeps_the_next_prompt_alternating(tmp
         "Tell me about the plan.\n\nSorry, I meant the budget.\n\nAnd the dates?"
     )
     assert [m.state for m in sent if isinstance(m, Turn)].count("done") == 3
+
+
+def test_when_memory_is_full_the_oldest_turns_go_several_at_once_so_the_prompts_start_rarely_changes() -> None:
+    conversation = Conversation(PersonaPrompt("You are Alex."), lambda text: len(text.split()), budget_tokens=200)
+    firsts: list[str] = []
+    for i in range(40):
+        conversation.add_user(f"question number {i} about the plan for the launch")
+        prompt = conversation.messages("en")
+        assert sum(len(m.content.split()) + 4 for m in prompt[1:]) <= 200  # within the budget, always
+        assert prompt[1].role == "user" and prompt[-1].content.endswith(f"{i} about the plan for the launch")
+        firsts.append(prompt[1].content)
+        conversation.add_assistant(f"answer number {i} about the plan for the launch")
+    changes = sum(a != b for a, b in zip(firsts, firsts[1:], strict=False))
+    assert 0 < changes <= 40 // 3  # the memory was trimmed, but a prompt's start changed at most every third turn

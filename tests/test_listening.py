@@ -26,8 +26,10 @@ from peer_local.transcript_sender import TranscriptSender
 from peer_local.turns import (
     EndOfTurnDetector,
     PauseDetected,
+    SilenceStarted,
     SpeechConfirmed,
     SpeechDiscarded,
+    SpeechResumed,
     SpeechStarted,
     TurnEnded,
     TurnSettings,
@@ -78,6 +80,22 @@ def test_detector_reports_speech_start_at_once_and_the_turn_with_pre_roll_at_its
     assert turn.start_s == pytest.approx(5 * chunk_s) and turn.end_s == pytest.approx(15 * chunk_s)
     assert index == 14 + 10  # 0.3 s of silence (10 chunks) after the last voiced chunk
     assert turn.audio[0] == 3.0  # two chunks of pre-roll before chunk 5
+
+
+def test_detector_says_when_speech_comes_back_after_the_turn_so_far_was_offered_early() -> None:
+    detector = EndOfTurnDetector(TurnSettings(end_silence_s=0.3, min_speech_s=0.1, early_asr_s=0.064))
+    chunk_s = VAD_CHUNK / 16_000
+    probabilities = [0.9] * 10 + [0.0] * 4 + [0.9] * 5 + [0.0] + [0.9] + [0.0] * 12
+    events = []
+    for i, p in enumerate(probabilities):
+        events += [(i, e) for e in detector.push(np.zeros(VAD_CHUNK, dtype=np.float32), i * chunk_s, p)]
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, SpeechConfirmed, SilenceStarted, SpeechResumed, SilenceStarted, TurnEnded]
+    resumed = events[3]
+    assert resumed[0] == 14 and resumed[1].t_s == pytest.approx(14 * chunk_s)  # the first voiced chunk after
+    offered = events[4][1]
+    assert isinstance(offered, SilenceStarted) and offered.start_s == 0.0
+    assert offered.voice_end_s == pytest.approx(21 * chunk_s)  # a one-chunk gap offers nothing and resumes nothing
 
 
 @pytest.mark.parametrize(("voiced_chunks", "judged"), [(17, False), (40, True)])
@@ -299,3 +317,47 @@ async def test_asr_runs_during_the_end_of_turn_wait_and_a_resumed_sentence_is_tr
     turn = listener.turns[0]
     assert "plan" in turn.text.lower() and "team" in turn.text.lower()  # the early result of the first half: dropped
     assert turn.asr_early and turn.end_s < turn.asr_start_s < turn.detected_s  # began inside the silence wait
+
+
+async def test_a_turn_transcribed_during_its_end_wait_goes_out_early_and_is_retracted_when_the_speaker_goes_on(
+    signaling: SignalingService, token: str, tmp_path: Path, transcriber: FasterWhisperTranscriber
+) -> None:
+    rate = 22_050
+
+    def spoken(text: str, path: Path) -> np.ndarray:
+        samples, _ = read_wav(espeak(text, path))
+        loud = np.flatnonzero(np.abs(samples) > 300)
+        return samples[loud[0] : loud[-1] + 1]
+
+    first = spoken("So the plan for next week is to", tmp_path / "a.wav")
+    second = spoken("review the budget with the team.", tmp_path / "b.wav")
+    # time enough for the early ASR (about 0.2 s), shorter than the end of turn; after a pause of a second tiny.en
+    # often stops at "is to..." (in its 30 s window too)
+    pause = np.zeros(int(0.6 * rate), np.int16)
+    path = write_wav(
+        tmp_path / "went-on.wav",
+        np.concatenate([np.zeros(int(0.2 * rate), np.int16), first, pause, second, np.zeros(3 * rate, np.int16)]),
+        rate,
+    )
+    async with connected(signaling, token) as (remote, local):
+        sender = TranscriptSender(local)
+        listener = Listener(
+            FileAudioSource(path, realtime=True),
+            transcriber,
+            turn_settings=TurnSettings(early_asr_s=0.032, end_silence_s=2.0),
+        )
+        sender.attach(listener)
+        async with asyncio.timeout(60):
+            turns = await listener.run()
+            while not remote.avatar.transcripts:
+                remote.avatar.transcript_arrived.clear()
+                await remote.avatar.transcript_arrived.wait()
+    assert len(turns) == 1 and len(sender.early_sent) == 2
+    went_on, kept = sender.early_sent
+    assert "plan" in went_on.text.lower() and "team" not in went_on.text.lower()
+    assert sender.retracted == [went_on.turn_id]  # the speaker went on after it
+    transcript = remote.avatar.transcripts[0]
+    assert transcript.turn_id == kept.turn_id == turns[0].turn_id != went_on.turn_id  # the turn keeps its id
+    assert transcript.text == kept.text and "team" in transcript.text.lower()
+    assert [m.turn_id for m in remote.avatar.early_transcripts] == [went_on.turn_id, kept.turn_id]
+    assert kept.timings.speech_end_s is not None and kept.timings.speech_end_s < kept.timings.asr_done_s  # type: ignore[operator]

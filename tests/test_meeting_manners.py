@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.harness.speech import SENTENCES, espeak
-from media.protocol import DataMessage, Decision, Speech, Transcript, Turn
+from media.protocol import DataMessage, Decision, EarlyTranscript, Retract, Speech, Transcript, Turn
 from peer_local.asr import FasterWhisperTranscriber
 from peer_local.audio_input.file_source import FileAudioSource
 from peer_local.control import LiveControl
@@ -364,3 +364,58 @@ async def test_text_typed_on_the_page_is_answered_whatever_the_policy(signaling:
                 await task
     decision = seen.decisions()[0]
     assert decision.turn_id == "typed-1" and decision.answered and decision.why == "typed"
+
+
+async def test_an_answer_prepared_on_an_early_transcript_speaks_only_once_its_turn_ends_and_a_retracted_one_is_forgotten(
+    signaling: SignalingService, token: str
+) -> None:
+    async with meeting(signaling, token, avatar=True) as (remote, local, received):
+        responder = remote.avatar.responder
+        assert responder is not None
+        early = EarlyTranscript(turn_id="e1", text="Alex, what is your favourite colour?", language="en")
+        assert local.send(early)
+        async with asyncio.timeout(60):
+            await responder.waiting_confirmation.wait()  # prepared: its first audio is ready and waits
+        assert received.states("e1") == ["thinking"] and not received.decisions()
+        assert "favourite colour" not in str(responder.conversation.messages())  # nothing remembered yet
+        assert local.send(early.confirmed())
+        await received.until(lambda _: "done" in received.states("e1"))
+        assert received.states("e1") == ["thinking", "speaking", "done"]  # one turn, not started again
+        assert [(d.turn_id, d.reason) for d in received.decisions()] == [("e1", "answered")]
+        remembered = responder.conversation.messages()
+        assert [m.role for m in remembered[1:]] == ["user", "assistant"]
+        assert remembered[1].content == early.text and remembered[2].content
+
+        responder.waiting_confirmation.clear()
+        assert local.send(EarlyTranscript(turn_id="e2", text="Alex, and what is your favourite food?", language="en"))
+        async with asyncio.timeout(60):
+            await responder.waiting_confirmation.wait()
+        assert local.send(Retract(turn_id="e2"))  # the speaker went on
+        await received.until(lambda _: "done" in received.states("e2"))
+        assert local.send(heard("e3", "Alex, and what is your favourite food in winter?"))
+        await received.until(lambda _: "done" in received.states("e3"))
+    e2 = [m for m in received.messages if isinstance(m, Turn) and m.turn_id == "e2"]
+    assert [t.state for t in e2] == ["thinking", "done"] and not e2[-1].text  # never spoke
+    assert received.states("e3") == ["thinking", "speaking", "done"]
+    assert [d.turn_id for d in received.decisions()] == ["e1", "e3"]  # decided on transcripts only
+    users = [m.content for m in responder.conversation.messages() if m.role == "user"]
+    assert not any("favourite food?" in u for u in users)  # the retracted question is not remembered
+    assert remote.avatar.early_started == 2 and remote.avatar.early_confirmed == 1
+
+
+async def test_after_an_answer_the_next_user_turns_start_is_evaluated_while_nobody_asks(
+    signaling: SignalingService, token: str
+) -> None:
+    async with meeting(signaling, token, avatar=True) as (remote, local, received):
+        responder = remote.avatar.responder
+        assert responder is not None and isinstance(responder.llm, LlamaCppModel)
+        assert local.send(heard("k1", "Alex, what is your favourite colour?"))
+        await received.until(lambda _: "done" in received.states("k1"))
+        responder.context_warmed.clear()
+        async with asyncio.timeout(60):
+            await responder.context_warmed.wait()
+        answer = responder.conversation.messages()[-1]
+        assert answer.role == "assistant" and answer.content
+        # SmolLM2's ChatML (detokenized without its special tokens): the answer, then the next user turn's start,
+        # so the next prompt shares everything up to its question with what the model holds
+        assert f"{answer.content}\nuser\n" in responder.llm.evaluated_text()

@@ -35,8 +35,8 @@ COMMANDS: list[tuple[str, type[AvatarSettings], frozenset[str]]] = [
     (
         "transcribe",
         ListeningSettings,
-        frozenset({"input", "half_duplex", "half_duplex_tail_ms"}),
-    ),  # it reads a FILE, never the mic
+        frozenset({"input", "half_duplex", "half_duplex_tail_ms", "early_answer"}),
+    ),  # it reads a FILE, never the mic, and answers nothing
 ]
 
 

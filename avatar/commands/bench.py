@@ -156,6 +156,13 @@ def register(subparsers: Any) -> None:
         default="silence,smart-turn",
         help="end-of-turn detectors to run the meeting with, comma-separated: silence, smart-turn or both",
     )
+    meeting.add_argument(
+        "--early-answer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the demo's --early-answer: the avatar prepares its answer on the turn transcribed during the "
+        "end-of-turn wait (--no-early-answer: only once the turn has ended)",
+    )
 
     turn = _bench(
         benches,
@@ -234,7 +241,7 @@ def run_meeting(args: argparse.Namespace) -> int:
     if unknown or not detectors:
         print(f"avatar bench meeting: --detectors takes silence and/or smart-turn, not {args.detectors!r}")
         return 2
-    result = asyncio.run(run_meeting_bench(detectors))
+    result = asyncio.run(run_meeting_bench(detectors, args.early_answer))
     print_meeting_table(result)
     write_json(args.json, result)
     return 0 if not any("error" in v for v in result.values() if isinstance(v, dict)) else 1

@@ -23,7 +23,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=Path, help="audio or video file")
     parser.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
-    add_settings_flags(parser, ListeningSettings, exclude=("input", "half_duplex", "half_duplex_tail_ms"))
+    add_settings_flags(
+        parser, ListeningSettings, exclude=("input", "half_duplex", "half_duplex_tail_ms", "early_answer")
+    )
     parser.set_defaults(func=run)
 
 
