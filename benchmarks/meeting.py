@@ -29,7 +29,7 @@ from peer_local.asr.base import AsrResult
 from peer_local.audio_input.base import ASR_RATE
 from peer_local.audio_input.file_source import read_file
 from peer_local.settings import ListeningSettings
-from peer_remote.backends import build_llm, build_persona, build_tts
+from peer_remote.backends import build_llm, build_tts
 from peer_remote.settings import RemoteSettings
 
 RATE = 22_050
@@ -183,14 +183,7 @@ async def naive_chain(meeting: Path, lines: list[dict[str, Any]]) -> dict[str, A
     await loop.run_in_executor(None, transcriber.load)
     await llm.load()
     await tts.load()
-    chain = NaiveChain(
-        llm,
-        tts,
-        build_persona(speaking, llm.name),
-        speaking.context_tokens,
-        speaking.max_tokens,
-        speaking.temperature,
-    )
+    chain = NaiveChain.for_settings(speaking, llm, tts)
     audio = read_file(meeting)
 
     def turn_audio(line: dict[str, Any]) -> np.ndarray:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from peer_local.asr.base import AsrResult
+from peer_remote.backends import build_persona
 from peer_remote.chunking import ChunkingSettings, ClauseChunker
 from peer_remote.conversation import Conversation, PersonaPrompt
-from peer_remote.llm.base import ChatMessage, LanguageModel
+from peer_remote.llm.base import ChatMessage, LanguageModel, evaluate_prompt
+from peer_remote.settings import RemoteSettings
 from peer_remote.tts.base import Synthesizer
 
 END_SILENCE_MS = 320.0  # the fixed silence that ends a turn in the naive chain (silence-only detection's default)
@@ -55,14 +57,21 @@ class NaiveChain:
         conversation.add_user(question)
         return await self.prompt_stages(conversation.messages(language))
 
+    @classmethod
+    def for_settings(cls, settings: RemoteSettings, llm: LanguageModel, tts: Synthesizer) -> NaiveChain:
+        """The chain of ``llm`` and ``tts`` with the persona and reply settings the product runs with."""
+        return cls(
+            llm,
+            tts,
+            build_persona(settings, llm.name),
+            settings.context_tokens,
+            settings.max_tokens,
+            settings.temperature,
+        )
+
     async def warm(self, messages: list[ChatMessage]) -> None:
         """Have the model evaluate ``messages`` (one token generated and dropped), untimed."""
-        stream = self.llm.stream(messages, 1, 0.0)
-        try:
-            async for _ in stream:
-                break
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+        await evaluate_prompt(self.llm, messages)
 
     async def prompt_stages(self, messages: list[ChatMessage]) -> dict[str, float] | None:
         """ms from the prompt ``messages`` to the LLM's first token (``llm_first_token_ms``), the end of the first

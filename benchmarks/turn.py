@@ -163,14 +163,7 @@ async def naive_chain_stages(
 ) -> list[dict[str, float]]:
     """Per question: ms from the question to the LLM's first token, the end of its first sentence and the TTS's
     first block of that sentence (a fresh conversation each time: the persona and the question)."""
-    chain = NaiveChain(
-        llm,
-        tts,
-        build_persona(settings, llm.name),
-        settings.context_tokens,
-        settings.max_tokens,
-        settings.temperature,
-    )
+    chain = NaiveChain.for_settings(settings, llm, tts)
     figures = [await chain.reply_stages(QUESTIONS[i % len(QUESTIONS)]) for i in range(turns)]
     return [stages for stages in figures if stages is not None]
 
@@ -181,14 +174,7 @@ async def same_prompt_chain_stages(
     """The naive chain given the product's own prompts (its conversation so far, then the question), each with
     its conversation evaluated ahead untimed, as the product's is while nobody asks: the same input, one model
     call after another, so that only the pipeline differs."""
-    chain = NaiveChain(
-        llm,
-        tts,
-        build_persona(settings, llm.name),
-        settings.context_tokens,
-        settings.max_tokens,
-        settings.temperature,
-    )
+    chain = NaiveChain.for_settings(settings, llm, tts)
     figures: list[dict[str, float]] = []
     for prompt in prompts:
         await chain.warm([*prompt[:-1], ChatMessage(prompt[-1].role, "")])

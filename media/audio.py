@@ -17,6 +17,11 @@ def mono_int16(frame: av.AudioFrame) -> np.ndarray:
     return np.ascontiguousarray(data.reshape(-1, channels)[:, 0]) if channels > 1 else data.reshape(-1)
 
 
+def audible(block: np.ndarray, level: int) -> np.ndarray:
+    """Indices of the samples of int16 ``block`` at or above ``level`` (absolute amplitude)."""
+    return np.flatnonzero(np.abs(block.astype(np.int32)) >= level)
+
+
 class TrailingQuietHolder:
     """Holds back the near-silence at the end of what it was fed: it is played before the next audible sample (a
     pause inside the clause), or cut to ``keep_s`` where the clause ends (:meth:`end`). Audible audio is never
@@ -31,7 +36,7 @@ class TrailingQuietHolder:
     def feed(self, block: np.ndarray) -> np.ndarray:
         if not block.size:
             return block
-        loud = np.flatnonzero(np.abs(block.astype(np.int32)) >= self.level)
+        loud = audible(block, self.level)
         if not loud.size:
             self._held = np.concatenate([self._held, block])
             return block[:0]
@@ -62,7 +67,7 @@ class LeadingQuietTrimmer:
     def feed(self, block: np.ndarray) -> np.ndarray:
         if self.heard or not block.size:
             return block
-        loud = np.flatnonzero(np.abs(block.astype(np.int32)) >= self.level)
+        loud = audible(block, self.level)
         if not loud.size:
             self.dropped += block.size
             return block[:0]

@@ -28,7 +28,6 @@ class ClauseJoiner:
         self.rate = rate
         self._lead: LeadingQuietTrimmer | None = LeadingQuietTrimmer(rate)  # the answer's first sound at once
         self._tail: TrailingQuietHolder | None = None
-        self.tight_joins = 0
 
     def begin(self, words: str) -> None:
         self._tail = TrailingQuietHolder(self.rate) if ends_mid_sentence(words) else None
@@ -46,7 +45,6 @@ class ClauseJoiner:
         rest = np.zeros(0, np.int16)
         if self._tail is not None:
             rest = self._tail.end(JOIN_TAIL_S)
-            self.tight_joins += 1
             if not first_sound_pending:
                 self._lead = LeadingQuietTrimmer(self.rate, keep_s=JOIN_LEAD_S)
         elif not first_sound_pending:

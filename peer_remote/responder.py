@@ -23,7 +23,7 @@ from peer_remote.chunking import ClauseChunker
 from peer_remote.clause_joins import ClauseJoiner
 from peer_remote.conversation import Conversation
 from peer_remote.floor import Floor
-from peer_remote.llm.base import ChatMessage, LanguageModel, LlmError
+from peer_remote.llm.base import ChatMessage, LanguageModel, LlmError, evaluate_prompt
 from peer_remote.speakable import speakable
 from peer_remote.tts.base import Synthesizer, TtsError
 
@@ -116,12 +116,7 @@ class Responder:
     async def _evaluate(self, messages: list[ChatMessage]) -> bool:
         """Have the model evaluate ``messages`` (one token generated and dropped); False if it failed."""
         try:
-            stream = self.llm.stream(messages, 1, 0.0)
-            try:
-                async for _ in stream:
-                    break
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
+            await evaluate_prompt(self.llm, messages)
         except LlmError as exc:
             logger.warning("the prompt could not be evaluated ahead: %s", exc)
             return False

@@ -43,3 +43,14 @@ class LanguageModel(Protocol):
     async def close(self) -> None:
         """Release what it holds open (a server client's connections); not used afterwards."""
         ...
+
+
+async def evaluate_prompt(llm: LanguageModel, messages: list[ChatMessage]) -> None:
+    """Have ``llm`` evaluate ``messages`` (one token generated and dropped), so that a later prompt sharing their
+    prefix finds it in the model's cache; raises :class:`LlmError` as ``stream`` does."""
+    stream = llm.stream(messages, 1, 0.0)
+    try:
+        async for _ in stream:
+            break
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
