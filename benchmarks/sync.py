@@ -81,6 +81,7 @@ class SyncBenchConfig:
     sources: tuple[str, ...] = SOURCES
     size: int = 320
     fps: int = 25
+    page_lip_sync: bool = True  # the page's own trim (signaling/static/lip_sync.js); off: the browser's sync alone
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="avatar-bench-sync-")))
 
 
@@ -237,7 +238,8 @@ async def _run_source(config: SyncBenchConfig, source: str, pulse: PrivatePulseA
                     capture.page_output = MonitorCapture(load_sounddevice(), PAGE_SINK)
                     capture.page_output.start()
                 mouth = mouth_box(capture.geometry) if capture.geometry is not None else None
-                await page.start(join_url(service.base_url, "sync", token), mouth)
+                url = join_url(service.base_url, "sync", token, **({} if config.page_lip_sync else {"lipsync": "off"}))
+                await page.start(url, mouth)
                 capture.page_to_monotonic_s = page.page_to_monotonic_s
             await asyncio.sleep(WARMUP_S + config.duration_s)
         finally:
@@ -384,12 +386,31 @@ def _page_output_offsets(
         "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 + page_to_monotonic_s if frames else 0.0),
         "p50_per_5_min_ms": _medians_per_window(pairs, 300.0),
         "pairs": len(ms),
+        **_browser_estimate(page),
     }
 
 
 def _settled(pairs: list[tuple[float, float]], first_frame_s: float) -> dict[str, Any]:
     """The offsets of the flashes shown once Chromium's A/V sync has had ``PAGE_SETTLE_S`` to settle."""
-    return summary_ms([offset * 1000 for at, offset in pairs if at >= first_frame_s + PAGE_SETTLE_S])
+    ms = [offset * 1000 for at, offset in pairs if at >= first_frame_s + PAGE_SETTLE_S]
+    return {**summary_ms(ms), "abs_p95": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None}
+
+
+def _browser_estimate(page: dict[str, Any]) -> dict[str, Any]:
+    """The browser's own reading of the offset once settled (inbound-rtp estimatedPlayoutTimestamp: sound minus
+    picture on the sender's clock, positive with the picture late), and the holds the page's lip-sync trim set."""
+    rows = page.get("estimates") or []
+    settled = [row for row in rows if rows and row[0] >= rows[0][0] + PAGE_SETTLE_S * 1000]
+    holds = [(row[2] or 0.0, row[3] or 0.0) for row in rows]
+    return {
+        "browser_estimate_ms": summary_ms([row[1] for row in settled]),
+        "browser_estimates": len(rows),
+        "lip_sync_holds_ms": {
+            "audio_max": round(max((a for a, _ in holds), default=0.0), 1),
+            "video_max": round(max((v for _, v in holds), default=0.0), 1),
+            "changes": sum(1 for before, after in zip(holds, holds[1:], strict=False) if before != after),
+        },
+    }
 
 
 def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
@@ -410,6 +431,7 @@ def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
         "frames": len(frames),
         "audio_context_latency_ms": page.get("audio_latency_ms"),  # base, output: part of the beep's output time
         "error": page.get("error"),
+        **_browser_estimate(page),
     }
 
 
@@ -487,8 +509,17 @@ def print_table(result: dict[str, Any]) -> None:
         settled = row.get("settled_offset_ms")
         if settled and settled["count"]:
             print(
-                f"{'':12} {'settled':13} {_ms(settled['p50'])} {_ms(settled['p95'])} {'':9} {settled['count']:>4}  "
-                f"the same, from {PAGE_SETTLE_S:.0f} s after the first frame (Chromium's A/V sync settled)"
+                f"{'':12} {'settled':13} {_ms(settled['p50'])} {_ms(settled['p95'])} {_ms(settled.get('abs_p95'), 9)} "
+                f"{settled['count']:>4}  the same, from {PAGE_SETTLE_S:.0f} s after the first frame (Chromium's A/V "
+                "sync settled)"
+            )
+        estimate = row.get("browser_estimate_ms")
+        if estimate and estimate["count"]:
+            holds = row["lip_sync_holds_ms"]
+            print(
+                f"{'':12} {'browser':13} {_ms(estimate['p50'])} {_ms(estimate['p95'])} {'':9} {estimate['count']:>4}  "
+                f"the browser's own estimate (estimatedPlayoutTimestamp), settled; the page's trim held audio up to "
+                f"{holds['audio_max']:.0f} ms, video up to {holds['video_max']:.0f} ms, {holds['changes']} changes"
             )
 
 

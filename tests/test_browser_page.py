@@ -91,8 +91,14 @@ async def test_the_page_plays_the_avatar_and_a_typed_message_gets_a_spoken_answe
     await page.wait_for_function("() => document.getElementById('turn-text').textContent.length > 3", timeout=30_000)
     await page.wait_for_function("() => document.querySelectorAll('#metrics dt').length >= 5", timeout=60_000)
     await page.wait_for_function("() => document.querySelectorAll('#stats dt').length >= 5", timeout=10_000)
+    # the lip-sync trim reads where each stream's playout is on the avatar's clock (aiortc's sender reports)
+    await page.wait_for_function(
+        "() => window.avatarPage.lipSync && window.avatarPage.lipSync.offsetMs !== null", timeout=20_000
+    )
+    await page.wait_for_function("() => document.getElementById('stats').textContent.includes('picture late by')")
     stats = await page.inner_text("#stats")
     assert "fps" in stats and "384×384" in stats and "round-trip time" in stats
+    assert abs(await page.evaluate("() => window.avatarPage.lipSync.offsetMs")) < 200
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "preview-page.png"), full_page=True)
     assert avatar.avatar.transcripts[-1].text == "Hello, who are you?"

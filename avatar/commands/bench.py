@@ -67,6 +67,13 @@ def register(subparsers: Any) -> None:
     )
     sync.add_argument("--sources", default="test-pattern,speaking", help="comma-separated: test-pattern, speaking")
     sync.add_argument("--size", type=int, default=320, help="square video edge in pixels")
+    sync.add_argument(
+        "--page-lip-sync",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the page trims the offset its browser leaves (--no-page-lip-sync: the browser's own sync alone, "
+        "for comparison)",
+    )
 
     viewers = _bench(
         benches,
@@ -267,7 +274,9 @@ def run_sync(args: argparse.Namespace) -> int:
     if unknown:
         print(f"avatar bench sync: unknown sink or source {', '.join(unknown)}", file=sys.stderr)
         return 2
-    config = SyncBenchConfig(duration_s=args.duration, sinks=sinks, sources=sources, size=args.size)
+    config = SyncBenchConfig(
+        duration_s=args.duration, sinks=sinks, sources=sources, size=args.size, page_lip_sync=args.page_lip_sync
+    )
     result = asyncio.run(run_sync_bench(config))
     print_table(result)
     write_json(args.json, result)

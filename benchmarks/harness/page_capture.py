@@ -2,7 +2,8 @@
 opens the page, and a script in it notes, on the page's clock (``performance.now``), when each video frame is
 shown (requestVideoFrameCallback's expectedDisplayTime: its brightness under the stamp and its stamped index)
 and when each beep is output (an AudioWorklet on the ``<video>``'s stream, its context time mapped through
-``getOutputTimestamp``).
+``getOutputTimestamp``), and once a second the browser's own estimate of the offset (inbound-rtp
+``estimatedPlayoutTimestamp``) with what the page's lip-sync trim holds back.
 
 Given a PulseAudio server, Chromium also plays the page's sound there, unmuted as a viewer would (Playwright's
 default ``--mute-audio`` left out), so what the ``<video>`` element itself outputs can be recorded from a null
@@ -62,6 +63,19 @@ INSTRUMENT_JS = """async (mouth) => {
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
+  // once a second: where the browser puts each stream's playout on the sender's clock (sound minus picture, ms)
+  // and what the page's lip-sync trim holds back (audio, video jitterBufferTarget ms), on the page's clock
+  out.estimates = [];
+  setInterval(async () => {
+    const pc = window.avatarPage && window.avatarPage.pc;
+    if (!pc) return;
+    const at = {};
+    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp') at[s.kind] = s.estimatedPlayoutTimestamp; });
+    const trim = window.avatarPage.lipSync;
+    if (at.audio && at.video)
+      out.estimates.push([performance.now(), at.audio - at.video, trim ? trim.audioTargetMs : null,
+        trim ? trim.videoTargetMs : null]);
+  }, 1000);
   try {
     const audio = new AudioContext({ latencyHint: 'interactive' });
     const worklet = `class Onsets extends AudioWorkletProcessor {

@@ -77,6 +77,8 @@ async function connect(remoteId) {
   state.pc = pc;
   pc.addTransceiver("audio", { direction: "recvonly" });
   pc.addTransceiver("video", { direction: "recvonly" });
+  // ?lipsync=off leaves the audio/video offset to the browser alone (for comparison)
+  state.lipSync = params.get("lipsync") === "off" ? null : startLipSync(pc);
   const dc = pc.createDataChannel("avatar", { ordered: true });
   state.dc = dc;
   dc.onmessage = (event) => onData(JSON.parse(event.data));
@@ -159,6 +161,10 @@ async function updateStats() {
       rows["round-trip time"] = (s.currentRoundTripTime * 1000).toFixed(1) + " ms";
     }
   });
+  if (state.lipSync && state.lipSync.offsetMs !== null) {
+    const { offsetMs, audioTargetMs, videoTargetMs } = state.lipSync;
+    rows["picture late by"] = offsetMs.toFixed(0) + " ms" + (audioTargetMs || videoTargetMs ? ` (holding ${audioTargetMs ? "audio " + audioTargetMs.toFixed(0) : "video " + videoTargetMs.toFixed(0)} ms)` : "");
+  }
   if (state.lastStats) rows["bitrate"] = ((bytes - state.lastStats.bytes) * 8 / (when - state.lastStats.when)).toFixed(0) + " kbit/s";
   state.lastStats = { bytes, when };
   const list = $("stats");

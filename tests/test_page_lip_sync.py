@@ -1,0 +1,102 @@
+"""The preview page's lip-sync trim (signaling/static/lip_sync.js), run in a real headless Chromium.
+
+The controller is driven here by a stand-in peer connection whose streams drift apart on command: audio ahead of
+the picture must be held back through the audio receiver's jitterBufferTarget; when the drift turns, that hold is
+released before the video is held. The real page with the real avatar is in tests/test_browser_page.py (the
+offset readings there come from aiortc's sender reports through Chromium's stats)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser
+
+import signaling
+
+pytestmark = pytest.mark.slow
+
+LIP_SYNC_JS = Path(signaling.__file__).parent / "static" / "lip_sync.js"
+
+# Two receivers with a natural delay each (audio 40 ms, video 70 ms); a target above it delays that stream. Where
+# each one's playout is on the sender's clock follows: ``drift`` is how far the sound is ahead with no targets.
+STAND_IN_PC = """() => {
+  const natural = { audio: 40, video: 70 };
+  const receivers = ['audio', 'video'].map((kind) => ({ track: { kind }, jitterBufferTarget: null, history: [] }));
+  for (const r of receivers) {
+    let target = null;
+    Object.defineProperty(r, 'jitterBufferTarget', {
+      get: () => target, set: (ms) => { target = ms; r.history.push(ms); }, enumerable: true,
+    });
+  }
+  const delay = (kind) => Math.max(natural[kind], receivers.find((r) => r.track.kind === kind).jitterBufferTarget || 0);
+  const pc = window.standInPc = {
+    connectionState: 'connected', drift: 0, reads: 0, totals: { audio: [0, 0], video: [0, 0] },
+    getReceivers: () => receivers,
+    async getStats() {
+      pc.reads += 1;
+      const now = 1e9 + pc.reads * 1000;
+      const reports = [];
+      for (const kind of ['audio', 'video']) {
+        const total = pc.totals[kind];
+        total[0] += 100; total[1] += (delay(kind) / 1000) * 100;
+        // what is played now was captured this long ago; the sound ``drift`` ms later than it would be
+        const shift = kind === 'audio' ? pc.drift - delay('audio') + natural.audio : -delay('video') + natural.video;
+        reports.push({ type: 'inbound-rtp', kind, estimatedPlayoutTimestamp: now + shift,
+          jitterBufferEmittedCount: total[0], jitterBufferDelay: total[1], jitterBufferTargetDelay: total[1] });
+      }
+      return new Map(reports.map((r) => [r.kind, r]));
+    },
+  };
+  return true;
+}"""
+
+
+async def settle(page: Any, reads: int) -> dict[str, Any]:
+    """Wait until the controller has read the stand-in's stats ``reads`` more times; its state then."""
+    start = await page.evaluate("() => window.standInPc.reads")
+    await page.wait_for_function(f"() => window.standInPc.reads >= {start + reads}", timeout=10_000)
+    return await page.evaluate(
+        """() => ({ ...window.sync, audio: window.standInPc.getReceivers()[0].jitterBufferTarget,
+                   video: window.standInPc.getReceivers()[1].jitterBufferTarget })"""
+    )
+
+
+async def test_the_stream_ahead_is_held_back_and_a_hold_released_before_the_other_is_held(browser: Browser) -> None:
+    page = await browser.new_page()
+    await page.add_script_tag(path=str(LIP_SYNC_JS))
+    await page.evaluate(STAND_IN_PC)
+    await page.evaluate(
+        "() => { window.standInPc.drift = 30; window.sync = startLipSync(window.standInPc, { periodMs: 10, aimMs: 0 }); }"
+    )
+
+    held = await settle(page, 40)
+    # the sound was 30 ms ahead: it is held about that much behind its natural 40 ms, the picture is left alone
+    assert held["video"] is None
+    assert 40 + 30 - 5 <= held["audio"] <= 40 + 30 + 5
+    assert abs(held["offsetMs"]) < 5
+
+    await page.evaluate("() => { window.standInPc.drift = -20; }")  # now the picture runs 20 ms ahead
+    turned = await settle(page, 60)
+    history = await page.evaluate("() => window.standInPc.getReceivers().map((r) => r.history)")
+    assert turned["audio"] is None, "the sound's hold is released first"
+    assert history[0][-1] is None and history[1], "... and only then the picture is held"
+    assert 70 + 20 - 5 <= turned["video"] <= 70 + 20 + 5
+    assert abs(turned["offsetMs"]) < 5
+    await page.close()
+
+
+async def test_nothing_is_held_while_the_streams_are_within_2_ms(browser: Browser) -> None:
+    page = await browser.new_page()
+    await page.add_script_tag(path=str(LIP_SYNC_JS))
+    await page.evaluate(STAND_IN_PC)
+    # the page aims the browser's estimate at the picture a few ms late (LIP_SYNC.aimMs): 1 ms from there is left
+    aim = await page.evaluate("() => LIP_SYNC.aimMs")
+    await page.evaluate(
+        f"() => {{ window.standInPc.drift = {aim + 1}; window.sync = startLipSync(window.standInPc, {{ periodMs: 10 }}); }}"
+    )
+    state = await settle(page, 20)
+    assert state["offsetMs"] == aim + 1 and state["steps"] == 0
+    assert state["audio"] is None and state["video"] is None
+    await page.close()
