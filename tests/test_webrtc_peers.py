@@ -32,7 +32,11 @@ async def test_local_decodes_video_of_the_configured_size_with_increasing_pts_an
         await sink.wait_until(lambda s: len(s.video_pts) >= 50 and len(s.audio_pts) >= 100)
     assert set(sink.video_sizes) == {(320, 240)}
     assert all(b > a for a, b in zip(sink.video_pts, sink.video_pts[1:], strict=False))
-    assert np.all(np.diff(sink.stamp_indices) >= 1)
+    # each frame shows a newer picture than the last, except where the sender had none ready in time and sent the
+    # last one again (a stall of the loaded machine: counted as missed); skips after a stall are allowed
+    index_steps = np.diff(sink.stamp_indices)
+    assert np.all(index_steps >= 0)
+    assert np.count_nonzero(index_steps == 0) <= remote.stream.scheduler.stats.missed_video
     # audio: every 20 ms frame follows the previous one exactly (no gaps, no overlaps)
     steps = np.diff(sink.audio_pts)
     assert np.all(steps == np.array(sink.audio_samples[:-1]))
