@@ -381,7 +381,7 @@ def _page_output_offsets(
         "(page clock mapped to the monotonic clock) vs the beep in what the unmuted <video> played into a "
         "PulseAudio null sink (its monitor recorded)",
         "offset_ms": summary_ms(ms),
-        "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "abs_p95_ms": _abs_p95(ms),
         "values_ms": [round(v, 1) for v in ms],
         "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 + page_to_monotonic_s if frames else 0.0),
         "p50_per_5_min_ms": _medians_per_window(pairs, 300.0),
@@ -390,10 +390,15 @@ def _page_output_offsets(
     }
 
 
+def _abs_p95(ms: list[float]) -> float | None:
+    """The 95th percentile of the offsets' size, either way (ms); None without offsets."""
+    return round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None
+
+
 def _settled(pairs: list[tuple[float, float]], first_frame_s: float) -> dict[str, Any]:
     """The offsets of the flashes shown once Chromium's A/V sync has had ``PAGE_SETTLE_S`` to settle."""
     ms = [offset * 1000 for at, offset in pairs if at >= first_frame_s + PAGE_SETTLE_S]
-    return {**summary_ms(ms), "abs_p95": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None}
+    return {**summary_ms(ms), "abs_p95": _abs_p95(ms)}
 
 
 def _browser_estimate(page: dict[str, Any]) -> dict[str, Any]:
@@ -423,7 +428,7 @@ def _page_offsets(page: dict[str, Any], fps: int) -> dict[str, Any]:
         "method": "in headless Chromium: requestVideoFrameCallback's expected display time of the first white frame "
         "vs the beep's output time from an AudioWorklet on the <video>'s stream (getOutputTimestamp), page clock",
         "offset_ms": summary_ms(ms),
-        "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "abs_p95_ms": _abs_p95(ms),
         "values_ms": [round(v, 1) for v in ms],
         "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 if frames else 0.0),
         "p50_per_5_min_ms": _medians_per_window(pairs, 300.0),
@@ -480,7 +485,7 @@ def _offsets(
         "source": source,
         "method": method,
         "offset_ms": summary_ms(ms),
-        "abs_p95_ms": round(float(np.percentile(np.abs(ms), 95)), 1) if ms else None,
+        "abs_p95_ms": _abs_p95(ms),
         "values_ms": [round(v, 1) for v in ms],
         **extra,
     }

@@ -53,6 +53,14 @@ STAND_IN_PC = """() => {
 }"""
 
 
+async def stand_in_page(browser: Browser) -> Any:
+    """A blank page with lip_sync.js loaded and the stand-in peer connection as ``window.standInPc``."""
+    page = await browser.new_page()
+    await page.add_script_tag(path=str(LIP_SYNC_JS))
+    await page.evaluate(STAND_IN_PC)
+    return page
+
+
 async def settle(page: Any, reads: int) -> dict[str, Any]:
     """Wait until the controller has read the stand-in's stats ``reads`` more times; its state then."""
     start = await page.evaluate("() => window.standInPc.reads")
@@ -64,9 +72,7 @@ async def settle(page: Any, reads: int) -> dict[str, Any]:
 
 
 async def test_the_stream_ahead_is_held_back_and_a_hold_released_before_the_other_is_held(browser: Browser) -> None:
-    page = await browser.new_page()
-    await page.add_script_tag(path=str(LIP_SYNC_JS))
-    await page.evaluate(STAND_IN_PC)
+    page = await stand_in_page(browser)
     await page.evaluate(
         "() => { window.standInPc.drift = 30; window.sync = startLipSync(window.standInPc, { periodMs: 10, aimMs: 0 }); }"
     )
@@ -88,9 +94,7 @@ async def test_the_stream_ahead_is_held_back_and_a_hold_released_before_the_othe
 
 
 async def test_nothing_is_held_while_the_streams_are_within_2_ms(browser: Browser) -> None:
-    page = await browser.new_page()
-    await page.add_script_tag(path=str(LIP_SYNC_JS))
-    await page.evaluate(STAND_IN_PC)
+    page = await stand_in_page(browser)
     # the page aims the browser's estimate at the picture a few ms late (LIP_SYNC.aimMs): 1 ms from there is left
     aim = await page.evaluate("() => LIP_SYNC.aimMs")
     await page.evaluate(

@@ -163,7 +163,8 @@ async function updateStats() {
   });
   if (state.lipSync && state.lipSync.offsetMs !== null) {
     const { offsetMs, audioTargetMs, videoTargetMs } = state.lipSync;
-    rows["picture late by"] = offsetMs.toFixed(0) + " ms" + (audioTargetMs || videoTargetMs ? ` (holding ${audioTargetMs ? "audio " + audioTargetMs.toFixed(0) : "video " + videoTargetMs.toFixed(0)} ms)` : "");
+    const held = audioTargetMs ? "audio " + audioTargetMs.toFixed(0) : videoTargetMs ? "video " + videoTargetMs.toFixed(0) : null;
+    rows["picture late by"] = offsetMs.toFixed(0) + " ms" + (held ? ` (holding ${held} ms)` : "");
   }
   if (state.lastStats) rows["bitrate"] = ((bytes - state.lastStats.bytes) * 8 / (when - state.lastStats.when)).toFixed(0) + " kbit/s";
   state.lastStats = { bytes, when };

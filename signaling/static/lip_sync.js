@@ -60,8 +60,7 @@ function startLipSync(pc, options = {}) {
     });
     const { audio, video } = streams;
     if (!audio || !video) return;
-    const audioDelay = delayOf(audio, previous.audio);
-    const videoDelay = delayOf(video, previous.video);
+    const delays = { audio: delayOf(audio, previous.audio), video: delayOf(video, previous.video) };
     previous = streams;
     if (!audio.estimatedPlayoutTimestamp || !video.estimatedPlayoutTimestamp) return;
     // positive: the sound being played was captured later than the picture being shown (the picture is late)
@@ -77,12 +76,12 @@ function startLipSync(pc, options = {}) {
     const holdKey = early + "TargetMs";
     if (sync[heldKey] > 0) {
       // a hold the stream's own delay has outgrown holds nothing: let it go at once
-      const own = late === "audio" ? audioDelay : videoDelay;
+      const own = delays[late];
       const binding = own === null || sync[heldKey] >= own - settings.deadbandMs;
       sync[heldKey] = binding ? Math.max(0, sync[heldKey] - gap) : 0;
       if (!setTarget(late, sync[heldKey])) return;
     } else {
-      const current = early === "audio" ? audioDelay : videoDelay;
+      const current = delays[early];
       if (current === null) return;
       sync[holdKey] = Math.max(sync[holdKey], current) + gap;
       if (!setTarget(early, sync[holdKey])) return;
