@@ -82,6 +82,9 @@ class SyncBenchConfig:
     size: int = 320
     fps: int = 25
     page_lip_sync: bool = True  # the page's own trim (signaling/static/lip_sync.js); off: the browser's sync alone
+    # seconds after the page opens at which its browser is stopped for ``page_stall_s`` (a viewer's machine stalling)
+    page_stalls_at_s: tuple[float, ...] = ()
+    page_stall_s: float = 0.2
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="avatar-bench-sync-")))
 
 
@@ -159,6 +162,7 @@ class Capture:
     page: dict[str, Any] | None = None
     page_output: MonitorCapture | None = None  # what the page's <video> played, from the page sink's monitor
     page_to_monotonic_s: float | None = None
+    page_stalls: list[float] = field(default_factory=list)  # when the page's browser was stopped (monotonic s)
 
 
 async def run_sync_bench(config: SyncBenchConfig) -> dict[str, Any]:
@@ -241,7 +245,10 @@ async def _run_source(config: SyncBenchConfig, source: str, pulse: PrivatePulseA
                 url = join_url(service.base_url, "sync", token, **({} if config.page_lip_sync else {"lipsync": "off"}))
                 await page.start(url, mouth)
                 capture.page_to_monotonic_s = page.page_to_monotonic_s
-            await asyncio.sleep(WARMUP_S + config.duration_s)
+            async with asyncio.TaskGroup() as tasks:
+                if page is not None and config.page_stalls_at_s:
+                    tasks.create_task(_stall_page(page, config, capture.page_stalls))
+                await asyncio.sleep(WARMUP_S + config.duration_s)
         finally:
             if page is not None:
                 await page.stop()
@@ -332,10 +339,25 @@ def analyse(capture: Capture, source: str, fps: int) -> list[dict[str, Any]]:
     if capture.page is not None and source == "test-pattern":
         results.append(_page_offsets(capture.page, fps))
         if capture.page_output is not None and capture.page_to_monotonic_s is not None:
-            results.append(_page_output_offsets(capture.page, capture.page_output, capture.page_to_monotonic_s, fps))
+            results.append(
+                _page_output_offsets(
+                    capture.page, capture.page_output, capture.page_to_monotonic_s, fps, capture.page_stalls
+                )
+            )
     elif capture.page is not None and capture.page_output is not None and capture.page_to_monotonic_s is not None:
         results.append(_page_speaking_offsets(capture.page, capture.page_output, capture.page_to_monotonic_s, fps))
     return results
+
+
+async def _stall_page(page: PreviewPageCapture, config: SyncBenchConfig, noted: list[float]) -> None:
+    """Stop the page's browser at each of ``config.page_stalls_at_s`` (seconds from now), noting when."""
+    start = time.monotonic()
+    for at_s in sorted(config.page_stalls_at_s):
+        if at_s > WARMUP_S + config.duration_s:
+            break
+        await asyncio.sleep(max(0.0, start + at_s - time.monotonic()))
+        noted.append(time.monotonic())
+        await page.stall(config.page_stall_s)
 
 
 def _page_speaking_offsets(
@@ -368,7 +390,7 @@ def _page_flashes(page: dict[str, Any], fps: int, shift_s: float = 0.0) -> list[
 
 
 def _page_output_offsets(
-    page: dict[str, Any], output: MonitorCapture, page_to_monotonic_s: float, fps: int
+    page: dict[str, Any], output: MonitorCapture, page_to_monotonic_s: float, fps: int, stalls: list[float]
 ) -> dict[str, Any]:
     audio, audio_start = output.audio()
     pairs = flash_beep_pairs(_page_flashes(page, fps, page_to_monotonic_s), beep_onsets(audio, audio_start))
@@ -386,7 +408,21 @@ def _page_output_offsets(
         "settled_offset_ms": _settled(pairs, frames[0][0] / 1000 + page_to_monotonic_s if frames else 0.0),
         "p50_per_5_min_ms": _medians_per_window(pairs, 300.0),
         "pairs": len(ms),
+        **_after_stalls(pairs, stalls),
         **_browser_estimate(page),
+    }
+
+
+def _after_stalls(pairs: list[tuple[float, float]], stalls: list[float]) -> dict[str, Any]:
+    """With the page's browser stopped during the run: when, and the offsets from ``PAGE_SETTLE_S`` after the
+    first stop on (a stall can change how Chromium shows the picture for the rest of a session)."""
+    if not stalls:
+        return {}
+    ms = [offset * 1000 for at, offset in pairs if at >= stalls[0] + PAGE_SETTLE_S]
+    first = pairs[0][0] if pairs else stalls[0]
+    return {
+        "stalls_at_s": [round(at - first, 1) for at in stalls],
+        "after_stall_offset_ms": {**summary_ms(ms), "abs_p95": _abs_p95(ms)},
     }
 
 
@@ -407,8 +443,13 @@ def _browser_estimate(page: dict[str, Any]) -> dict[str, Any]:
     rows = page.get("estimates") or []
     settled = [row for row in rows if rows and row[0] >= rows[0][0] + PAGE_SETTLE_S * 1000]
     holds = [(row[2] or 0.0, row[3] or 0.0) for row in rows]
+    frames = page.get("frames") or []
+    # how long after WebRTC handed each frame over Chromium shows it (expectedDisplayTime - presentationTime): the
+    # part of the picture's delay its estimate leaves out, which the trim adds
+    lags = [frame[0] - frame[4] for frame in frames if len(frame) > 4 and frame[4] is not None]
     return {
         "browser_estimate_ms": summary_ms([row[1] for row in settled]),
+        "display_lag_ms": summary_ms(lags),
         "browser_estimates": len(rows),
         "lip_sync_holds_ms": {
             "audio_max": round(max((a for a, _ in holds), default=0.0), 1),
@@ -518,6 +559,13 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{settled['count']:>4}  the same, from {PAGE_SETTLE_S:.0f} s after the first frame (Chromium's A/V "
                 "sync settled)"
             )
+        after = row.get("after_stall_offset_ms")
+        if after and after["count"]:
+            print(
+                f"{'':12} {'after stall':13} {_ms(after['p50'])} {_ms(after['p95'])} {_ms(after.get('abs_p95'), 9)} "
+                f"{after['count']:>4}  the same, from {PAGE_SETTLE_S:.0f} s after the page's browser was first "
+                f"stopped (stopped at {', '.join(f'{at:.0f}' for at in row['stalls_at_s'])} s)"
+            )
         estimate = row.get("browser_estimate_ms")
         if estimate and estimate["count"]:
             holds = row["lip_sync_holds_ms"]
@@ -525,6 +573,13 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{'':12} {'browser':13} {_ms(estimate['p50'])} {_ms(estimate['p95'])} {'':9} {estimate['count']:>4}  "
                 f"the browser's own estimate (estimatedPlayoutTimestamp), settled; the page's trim held audio up to "
                 f"{holds['audio_max']:.0f} ms, video up to {holds['video_max']:.0f} ms, {holds['changes']} changes"
+            )
+        lag = row.get("display_lag_ms")
+        if lag and lag["count"]:
+            print(
+                f"{'':12} {'display lag':13} {_ms(lag['p50'])} {_ms(lag['p95'])} {'':9} {lag['count']:>4}  "
+                "how long after WebRTC handed a frame over Chromium shows it (expectedDisplayTime - "
+                "presentationTime), which the trim adds to the picture's estimate"
             )
 
 

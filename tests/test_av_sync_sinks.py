@@ -121,7 +121,7 @@ async def test_the_smoke_tests_lip_sync_check_finds_the_portrait_within_20_ms_of
     assert abs(result["offset_ms"]) <= BOUND_MS, result
 
 
-async def _bench_sync_rows(tmp_path: Path, sinks: str) -> list[dict[str, object]]:
+async def _bench_sync_rows(tmp_path: Path, sinks: str, *extra: str) -> list[dict[str, object]]:
     out = tmp_path / "sync.json"
     code, stdout, stderr = await run_avatar(
         "bench",
@@ -134,6 +134,7 @@ async def _bench_sync_rows(tmp_path: Path, sinks: str) -> list[dict[str, object]
         "12",
         "--json",
         str(out),
+        *extra,
         timeout_s=240,
     )
     assert code == 0, stderr[-3000:]
@@ -167,9 +168,20 @@ async def test_the_preview_page_is_measured_by_its_webaudio_tap_and_by_the_sound
     """Chromium plays the unmuted page into the private PulseAudio (not muted by Playwright's default flag), so
     the offset the viewer hears is measured beside the WebAudio tap's; Chromium's own A/V sync takes seconds to
     settle, so the offsets are reported, not bounded here."""
-    rows = {row["sink"]: row for row in await _bench_sync_rows(tmp_path, "page")}
+    rows = {row["sink"]: row for row in await _bench_sync_rows(tmp_path, "page", "--page-stall-at", "8")}
     assert set(rows) == {"page", "page-output"}
     for row in rows.values():
         assert row["offset_ms"]["count"] >= 5, row  # type: ignore[index]
         # the browser's own estimate of the offset, which the page's lip-sync trim acts on, read once a second
         assert row["browser_estimates"] >= 5, row  # type: ignore[operator]
+        # and how long after its hand-over each frame is shown, which the trim adds to the picture's estimate
+        lag = row["display_lag_ms"]
+        assert lag["count"] >= 100 and 0 <= lag["p50"] <= 60, row  # type: ignore[index, operator]
+    # the page's browser was stopped once, 8 s after the page opened, and the offsets after it are reported apart
+    assert len(rows["page-output"]["stalls_at_s"]) == 1, rows["page-output"]  # type: ignore[arg-type]
+    assert "after_stall_offset_ms" in rows["page-output"]
+
+
+async def test_bench_sync_refuses_page_stalls_that_are_not_seconds() -> None:
+    code, _, stderr = await run_avatar("bench", "sync", "--sinks", "page", "--page-stall-at", "soon", timeout_s=60)
+    assert code == 2 and "--page-stall-at takes comma-separated seconds" in stderr

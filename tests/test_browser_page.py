@@ -99,6 +99,11 @@ async def test_the_page_plays_the_avatar_and_a_typed_message_gets_a_spoken_answe
     stats = await page.inner_text("#stats")
     assert "fps" in stats and "384×384" in stats and "round-trip time" in stats
     assert abs(await page.evaluate("() => window.avatarPage.lipSync.offsetMs")) < 200
+    # ... and, from each frame shown (requestVideoFrameCallback), how long after its hand-over Chromium shows it
+    shown, lag = await page.evaluate(
+        "() => [window.avatarPage.lipSync.framesShown, window.avatarPage.lipSync.displayLagMs]"
+    )
+    assert shown > 10 and 0 <= lag < 100
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "preview-page.png"), full_page=True)
     assert avatar.avatar.transcripts[-1].text == "Hello, who are you?"

@@ -2,8 +2,9 @@
 
 The controller is driven here by a stand-in peer connection whose streams drift apart on command: audio ahead of
 the picture must be held back through the audio receiver's jitterBufferTarget; when the drift turns, that hold is
-released before the video is held. The real page with the real avatar is in tests/test_browser_page.py (the
-offset readings there come from aiortc's sender reports through Chromium's stats)."""
+released before the video is held. A stand-in <video> reports how long after its hand-over each frame is shown.
+The real page with the real avatar is in tests/test_browser_page.py (the offset readings there come from aiortc's
+sender reports through Chromium's stats)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ async def settle(page: Any, reads: int) -> dict[str, Any]:
 async def test_the_stream_ahead_is_held_back_and_a_hold_released_before_the_other_is_held(browser: Browser) -> None:
     page = await stand_in_page(browser)
     await page.evaluate(
-        "() => { window.standInPc.drift = 30; window.sync = startLipSync(window.standInPc, { periodMs: 10, aimMs: 0 }); }"
+        "() => { window.standInPc.drift = 30;"
+        " window.sync = startLipSync(window.standInPc, null, { periodMs: 10, aimMs: 0, displayLagMs: 0 }); }"
     )
 
     held = await settle(page, 40)
@@ -95,12 +97,54 @@ async def test_the_stream_ahead_is_held_back_and_a_hold_released_before_the_othe
 
 async def test_nothing_is_held_while_the_streams_are_within_2_ms(browser: Browser) -> None:
     page = await stand_in_page(browser)
-    # the page aims the browser's estimate at the picture a few ms late (LIP_SYNC.aimMs): 1 ms from there is left
-    aim = await page.evaluate("() => LIP_SYNC.aimMs")
+    # in sync by the page's reckoning: the sound's estimate LIP_SYNC.aimMs ahead of the picture's as shown (its
+    # estimate less the display lag, LIP_SYNC.displayLagMs with no video element); 1 ms from there is left alone
+    aim, lag = await page.evaluate("() => [LIP_SYNC.aimMs, LIP_SYNC.displayLagMs]")
     await page.evaluate(
-        f"() => {{ window.standInPc.drift = {aim + 1}; window.sync = startLipSync(window.standInPc, {{ periodMs: 10 }}); }}"
+        f"() => {{ window.standInPc.drift = {aim - lag + 1};"
+        " window.sync = startLipSync(window.standInPc, null, { periodMs: 10 }); }"
     )
     state = await settle(page, 20)
-    assert state["offsetMs"] == aim + 1 and state["steps"] == 0
+    assert state["offsetMs"] == 1 and state["steps"] == 0
     assert state["audio"] is None and state["video"] is None
+    await page.close()
+
+
+# A stand-in <video>: each requestVideoFrameCallback is answered 4 ms later with a frame shown
+# ``window.standInVideo.lag`` ms after it was handed to the compositor (expectedDisplayTime - presentationTime).
+STAND_IN_VIDEO = """() => {
+  window.standInVideo = {
+    lag: 25, shown: 0,
+    requestVideoFrameCallback(callback) {
+      setTimeout(() => {
+        const now = performance.now();
+        window.standInVideo.shown += 1;
+        callback(now, { presentationTime: now, expectedDisplayTime: now + window.standInVideo.lag });
+      }, 4);
+    },
+  };
+  return true;
+}"""
+
+
+async def test_a_picture_shown_sooner_after_a_stall_is_held_back_by_that_much(browser: Browser) -> None:
+    """Chromium's compositor showed each frame 25 ms after WebRTC handed it over, until a stall turned its smoothness
+    algorithm off: 2 ms from then on, the picture 23 ms early while both estimates stayed put. The trim reads each
+    shown frame's lag and holds the picture back by the difference."""
+    page = await stand_in_page(browser)
+    await page.evaluate(STAND_IN_VIDEO)
+    await page.evaluate(
+        "() => { window.sync = startLipSync(window.standInPc, window.standInVideo,"
+        " { periodMs: 10, aimMs: 25, lagFrames: 5 }); }"
+    )
+    steady = await settle(page, 20)
+    assert steady["displayLagMs"] == 25 and steady["offsetMs"] == 0
+    assert steady["audio"] is None and steady["video"] is None
+
+    await page.evaluate("() => { window.standInVideo.lag = 2; }")
+    await page.wait_for_function("() => window.sync.displayLagMs === 2", timeout=10_000)
+    held = await settle(page, 60)
+    assert held["audio"] is None
+    assert 70 + 23 - 5 <= held["video"] <= 70 + 23 + 5, "the video's natural 70 ms plus the 23 ms it came early"
+    assert abs(held["offsetMs"]) < 5
     await page.close()

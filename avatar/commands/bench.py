@@ -74,6 +74,13 @@ def register(subparsers: Any) -> None:
         help="the page trims the offset its browser leaves (--no-page-lip-sync: the browser's own sync alone, "
         "for comparison)",
     )
+    sync.add_argument(
+        "--page-stall-at",
+        default="",
+        help="comma-separated seconds after the page opens at which its browser is stopped for --page-stall "
+        "seconds (a viewer's machine stalling: Chromium may show the picture differently from then on)",
+    )
+    sync.add_argument("--page-stall", type=float, default=0.2, help="seconds each page stall lasts")
 
     viewers = _bench(
         benches,
@@ -274,8 +281,25 @@ def run_sync(args: argparse.Namespace) -> int:
     if unknown:
         print(f"avatar bench sync: unknown sink or source {', '.join(unknown)}", file=sys.stderr)
         return 2
+    try:
+        stalls_at = tuple(float(at) for at in args.page_stall_at.split(",") if at.strip())
+    except ValueError:
+        print(
+            f"avatar bench sync: --page-stall-at takes comma-separated seconds, not {args.page_stall_at!r}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.page_stall <= 0 or any(at < 0 for at in stalls_at):
+        print("avatar bench sync: page stalls need positive seconds", file=sys.stderr)
+        return 2
     config = SyncBenchConfig(
-        duration_s=args.duration, sinks=sinks, sources=sources, size=args.size, page_lip_sync=args.page_lip_sync
+        duration_s=args.duration,
+        sinks=sinks,
+        sources=sources,
+        size=args.size,
+        page_lip_sync=args.page_lip_sync,
+        page_stalls_at_s=stalls_at,
+        page_stall_s=args.page_stall,
     )
     result = asyncio.run(run_sync_bench(config))
     print_table(result)

@@ -11,6 +11,7 @@ sink's monitor; ``page_to_monotonic_s`` then maps the page's clock to ``time.mon
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -29,7 +30,8 @@ CHROMIUM_ARGS = [
 ]
 
 # runs in the page once the video plays, given the mouth box [x, y, w, h] of a speaking face or null; results
-# collect in window.__sync: per frame [display time, brightness under the stamp, stamped index, mouth darkness]
+# collect in window.__sync: per frame [display time, brightness under the stamp, stamped index, mouth darkness,
+# the time the frame was handed to the compositor]
 INSTRUMENT_JS = """async (mouth) => {
   const video = document.getElementById('video');
   const out = { frames: [], beeps: [], error: null };
@@ -58,7 +60,7 @@ INSTRUMENT_JS = """async (mouth) => {
           for (let x = mouth[0]; x < Math.min(w, mouth[0] + mouth[2]); x++) { msum += luma(x, y); mn++; }
         dark = mn ? 255 - msum / mn : null;
       }
-      out.frames.push([meta.expectedDisplayTime, sum / n, index, dark]);
+      out.frames.push([meta.expectedDisplayTime, sum / n, index, dark, meta.presentationTime]);
     }
     video.requestVideoFrameCallback(onFrame);
   };
@@ -159,6 +161,21 @@ class PreviewPageCapture:
                 best = (after - before, (before + after) / 2 - page_ms / 1000)
         assert best is not None
         return best[1]
+
+    async def stall(self, seconds: float) -> None:
+        """Stop the browser's processes for ``seconds`` (SIGSTOP, then SIGCONT): a viewer's machine that stalls."""
+        import psutil
+
+        processes = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+        if not processes:
+            raise RuntimeError("no browser process to stall: the page is not open")
+        for process in processes:
+            process.suspend()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            for process in processes:
+                process.resume()
 
     async def stop(self) -> None:
         try:

@@ -78,7 +78,7 @@ async function connect(remoteId) {
   pc.addTransceiver("audio", { direction: "recvonly" });
   pc.addTransceiver("video", { direction: "recvonly" });
   // ?lipsync=off leaves the audio/video offset to the browser alone (for comparison)
-  state.lipSync = params.get("lipsync") === "off" ? null : startLipSync(pc);
+  state.lipSync = params.get("lipsync") === "off" ? null : startLipSync(pc, $("video"));
   const dc = pc.createDataChannel("avatar", { ordered: true });
   state.dc = dc;
   dc.onmessage = (event) => onData(JSON.parse(event.data));
@@ -162,9 +162,10 @@ async function updateStats() {
     }
   });
   if (state.lipSync && state.lipSync.offsetMs !== null) {
-    const { offsetMs, audioTargetMs, videoTargetMs } = state.lipSync;
+    const { offsetMs, audioTargetMs, videoTargetMs, displayLagMs } = state.lipSync;
     const held = audioTargetMs ? "audio " + audioTargetMs.toFixed(0) : videoTargetMs ? "video " + videoTargetMs.toFixed(0) : null;
     rows["picture late by"] = offsetMs.toFixed(0) + " ms" + (held ? ` (holding ${held} ms)` : "");
+    rows["picture shown after"] = displayLagMs.toFixed(0) + " ms";
   }
   if (state.lastStats) rows["bitrate"] = ((bytes - state.lastStats.bytes) * 8 / (when - state.lastStats.when)).toFixed(0) + " kbit/s";
   state.lastStats = { bytes, when };

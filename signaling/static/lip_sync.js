@@ -7,6 +7,14 @@
 // compares where each receiver's playout is on the sender's clock (inbound-rtp estimatedPlayoutTimestamp, mapped
 // through the sender reports) and holds back whichever stream is ahead through its receiver's jitterBufferTarget,
 // releasing a hold on the other stream first.
+//
+// The video's estimate is where the picture is when WebRTC hands it to the page, not when it is shown, and how much
+// later Chromium shows it depends on the path its compositor takes (third_party/blink/renderer/modules/mediastream/
+// web_media_player_ms_compositor.cc: a frame set as it arrives, or picked at a BeginFrame by the smoothness
+// algorithm, each stamping presentationTime and expectedDisplayTime its own way). Measured here: 25 ms (17-33 with
+// the 60 Hz phase) from the start, and 2 ms for the rest of the session once the browser had stalled for 0.2 s,
+// the picture then 23 ms early while both estimates stayed put. So the median lag of the frames shown,
+// requestVideoFrameCallback's expectedDisplayTime - presentationTime, is taken off the video's estimate.
 "use strict";
 
 const LIP_SYNC = {
@@ -14,11 +22,16 @@ const LIP_SYNC = {
   samples: 5, // the median of this many readings is acted on (a jitter buffer's jump for a second or two is not)
   deadbandMs: 2, // closer than this: leave it
   gain: 0.8, // the share of the gap closed per step
-  // where the estimate is held: the picture this much late by it. After the estimates the sound still has further to
-  // go than the picture: in what headless Chromium played into a PulseAudio sink against the frames' display times,
-  // the picture came 5-8 ms (p50 of 3-minute runs) earlier than the estimate had it, on top of its 60 Hz display
-  // steps (a flash is seen 0-16.7 ms after its frame is due)
-  aimMs: 6,
+  // the sound's further way past its estimate, to the speaker: in sync when the sound's estimate is this much ahead
+  // of the picture as shown. Measured here, headless Chromium playing into a PulseAudio sink against the frames'
+  // display times: in sync with the estimates 6 ms apart and the display lag 25 ms, so 31 (PulseAudio's latency for
+  // the page's streams read 23-28 ms), on top of the 60 Hz display steps (a flash is seen 0-16.7 ms after its frame
+  // is due, that phase sliding slowly against the stream)
+  aimMs: 31,
+  // the display lag taken while the page reads none (no video element, or no requestVideoFrameCallback): headless
+  // Chromium's as a session starts
+  displayLagMs: 25,
+  lagFrames: 50, // the median display lag of this many recent frames is used
   maxTargetMs: 1000,
 };
 
@@ -27,13 +40,30 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-// Starts trimming ``pc``'s audio/video offset (``options`` override LIP_SYNC's fields); returns the live state (also
+// Starts trimming ``pc``'s audio/video offset as shown in ``videoElement`` (the <video> element playing it, or null:
+// ``LIP_SYNC.displayLagMs`` is taken then); ``options`` override LIP_SYNC's fields. Returns the live state (also
 // what the page shows). Stops by itself once the connection is closed.
-function startLipSync(pc, options = {}) {
+function startLipSync(pc, videoElement = null, options = {}) {
   const settings = { ...LIP_SYNC, ...options };
   const sync = {
-    offsetMs: null, audioTargetMs: 0, videoTargetMs: 0, steps: 0, readings: [], supported: true,
+    offsetMs: null, displayLagMs: settings.displayLagMs, framesShown: 0, audioTargetMs: 0, videoTargetMs: 0,
+    steps: 0, readings: [], supported: true,
   };
+  const lags = [];
+  if (videoElement && "requestVideoFrameCallback" in videoElement) {
+    const onFrame = (now, meta) => {
+      if (pc.connectionState === "closed") return;
+      const lag = meta.expectedDisplayTime - meta.presentationTime;
+      if (Number.isFinite(lag) && Math.abs(lag) < 1000) { // some frames read a little below 0 on the second path
+        sync.framesShown += 1;
+        lags.push(lag);
+        if (lags.length > settings.lagFrames) lags.shift();
+        sync.displayLagMs = median(lags);
+      }
+      videoElement.requestVideoFrameCallback(onFrame);
+    };
+    videoElement.requestVideoFrameCallback(onFrame);
+  }
   let previous = {};
   const receiverOf = (kind) => pc.getReceivers().find((r) => r.track && r.track.kind === kind);
 
@@ -64,10 +94,11 @@ function startLipSync(pc, options = {}) {
     previous = streams;
     if (!audio.estimatedPlayoutTimestamp || !video.estimatedPlayoutTimestamp) return;
     // positive: the sound being played was captured later than the picture being shown (the picture is late)
-    sync.readings.push(audio.estimatedPlayoutTimestamp - video.estimatedPlayoutTimestamp);
+    const shown = video.estimatedPlayoutTimestamp - sync.displayLagMs;
+    sync.readings.push(audio.estimatedPlayoutTimestamp - shown - settings.aimMs);
     if (sync.readings.length > settings.samples) sync.readings.shift();
-    sync.offsetMs = median(sync.readings);
-    const error = sync.offsetMs - settings.aimMs;
+    sync.offsetMs = median(sync.readings); // how late the picture is, as the page reckons it
+    const error = sync.offsetMs;
     if (sync.readings.length < settings.samples || Math.abs(error) < settings.deadbandMs) return;
     const gap = settings.gain * Math.abs(error);
     const late = error > 0 ? "video" : "audio"; // the stream behind ...
