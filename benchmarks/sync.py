@@ -414,8 +414,9 @@ def _page_output_offsets(
 
 
 def _after_stalls(pairs: list[tuple[float, float]], stalls: list[float]) -> dict[str, Any]:
-    """With the page's browser stopped during the run: when, and the offsets from ``PAGE_SETTLE_S`` after the
-    first stop on (a stall can change how Chromium shows the picture for the rest of a session)."""
+    """With the page's browser stopped during the run: when (seconds from the first flash), and the offsets from
+    ``PAGE_SETTLE_S`` after the first stop on (a stall can change how Chromium shows the picture for the rest of a
+    session)."""
     if not stalls:
         return {}
     ms = [offset * 1000 for at, offset in pairs if at >= stalls[0] + PAGE_SETTLE_S]

@@ -114,11 +114,10 @@ async def test_nothing_is_held_while_the_streams_are_within_2_ms(browser: Browse
 # ``window.standInVideo.lag`` ms after it was handed to the compositor (expectedDisplayTime - presentationTime).
 STAND_IN_VIDEO = """() => {
   window.standInVideo = {
-    lag: 25, shown: 0,
+    lag: 25,
     requestVideoFrameCallback(callback) {
       setTimeout(() => {
         const now = performance.now();
-        window.standInVideo.shown += 1;
         callback(now, { presentationTime: now, expectedDisplayTime: now + window.standInVideo.lag });
       }, 4);
     },
@@ -128,9 +127,9 @@ STAND_IN_VIDEO = """() => {
 
 
 async def test_a_picture_shown_sooner_after_a_stall_is_held_back_by_that_much(browser: Browser) -> None:
-    """Chromium's compositor showed each frame 25 ms after WebRTC handed it over, until a stall turned its smoothness
-    algorithm off: 2 ms from then on, the picture 23 ms early while both estimates stayed put. The trim reads each
-    shown frame's lag and holds the picture back by the difference."""
+    """Chromium's compositor showed each frame 25 ms after WebRTC handed it over, until a stall of the browser
+    switched how it shows them: 2 ms from then on, the picture 23 ms early while both estimates stayed put. The trim
+    reads each shown frame's lag and holds the picture back by the difference."""
     page = await stand_in_page(browser)
     await page.evaluate(STAND_IN_VIDEO)
     await page.evaluate(

@@ -290,7 +290,7 @@ def run_sync(args: argparse.Namespace) -> int:
         )
         return 2
     if args.page_stall <= 0 or any(at < 0 for at in stalls_at):
-        print("avatar bench sync: page stalls need positive seconds", file=sys.stderr)
+        print("avatar bench sync: --page-stall takes positive seconds, --page-stall-at none below 0", file=sys.stderr)
         return 2
     config = SyncBenchConfig(
         duration_s=args.duration,
