@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,7 +22,12 @@ from peer_remote.settings import RemoteSettings
 from peer_remote.tts.base import Synthesizer
 
 END_SILENCE_MS = 320.0  # the fixed silence that ends a turn in the naive chain (silence-only detection's default)
-SENTENCES_ONLY = ChunkingSettings(first_min_chars=10**9, min_chars=10**9)  # a comma never ends a chunk
+_NEVER = 10**9
+# the end of the first sentence, as issue 22 defines the chain: no comma, phrase start or length ever ends a chunk
+# (the product's first-clause cuts are the product's; the chain had them from 0a083b5 until session 31)
+SENTENCES_ONLY = ChunkingSettings(
+    first_min_chars=_NEVER, min_chars=_NEVER, first_max_chars=_NEVER, max_chars=_NEVER, first_phrase_words=0
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class NaiveChain:
     context_tokens: int
     max_tokens: int
     temperature: float
+    chunking: ChunkingSettings = field(default=SENTENCES_ONLY)  # where its first chunk ends
 
     async def reply_ms(self, question: str, language: str | None = "en") -> float | None:
         """ms from the question to the TTS's first block of the reply's first sentence (None: no reply)."""
@@ -52,13 +58,21 @@ class NaiveChain:
         return stages.get("tts_first_audio_ms") if stages else None
 
     async def reply_stages(self, question: str, language: str | None = "en") -> dict[str, float] | None:
-        """:meth:`prompt_stages` for a fresh conversation: the persona and ``question``."""
+        """:meth:`prompt_stages` for a fresh conversation: the persona and ``question``, the persona evaluated ahead
+        untimed (as the product's is at load), whatever the model evaluated last."""
         conversation = Conversation(self.persona, self.llm.count_tokens, self.context_tokens)
+        await self.warm(conversation.messages(language, pending=True))
         conversation.add_user(question)
         return await self.prompt_stages(conversation.messages(language))
 
     @classmethod
-    def for_settings(cls, settings: RemoteSettings, llm: LanguageModel, tts: Synthesizer) -> NaiveChain:
+    def for_settings(
+        cls,
+        settings: RemoteSettings,
+        llm: LanguageModel,
+        tts: Synthesizer,
+        chunking: ChunkingSettings = SENTENCES_ONLY,
+    ) -> NaiveChain:
         """The chain of ``llm`` and ``tts`` with the persona and reply settings the product runs with."""
         return cls(
             llm,
@@ -67,6 +81,7 @@ class NaiveChain:
             settings.context_tokens,
             settings.max_tokens,
             settings.temperature,
+            chunking,
         )
 
     async def warm(self, messages: list[ChatMessage]) -> None:
@@ -75,7 +90,7 @@ class NaiveChain:
 
     async def prompt_stages(self, messages: list[ChatMessage]) -> dict[str, float] | None:
         """ms from the prompt ``messages`` to the LLM's first token (``llm_first_token_ms``), the end of the first
-        sentence (``first_chunk_ready_ms``) and the TTS's first block of it (``tts_first_audio_ms``), as the
+        sentence (or chunk, by ``chunking``: ``first_chunk_ready_ms``) and the TTS's first block of it (``tts_first_audio_ms``), as the
         product's turn timeline names them, and ``first_chunk_chars``; None: no reply."""
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -84,7 +99,7 @@ class NaiveChain:
         def mark(name: str) -> None:
             stages.setdefault(name, round((loop.time() - start) * 1000, 1))
 
-        chunker = ClauseChunker(SENTENCES_ONLY)
+        chunker = ClauseChunker(self.chunking)
         first: str | None = None
         stream = self.llm.stream(messages, self.max_tokens, self.temperature)
         try:

@@ -123,6 +123,114 @@ PHRASE_STARTS = frozenset(
         "перед",
     ]
 )
+# words a chunk cut mid-sentence (at a space) never ends with: each leans on the word after it, and a chunk is spoken as
+# an utterance of its own ("I've been | enjoying" would stop on "been"; "I've been enjoying | a great trip" does not)
+CLINGING_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "my",
+        "your",
+        "his",
+        "her",
+        "its",
+        "our",
+        "their",
+        "this",
+        "these",
+        "those",
+        "all",
+        "some",
+        "any",
+        "every",
+        "each",
+        "many",
+        "much",
+        "more",
+        "most",
+        "few",
+        "both",
+        "another",
+        "other",
+        "of",
+        "to",
+        "very",
+        "not",
+        "no",
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "can",
+        "could",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "i",
+        "we",
+        "you",
+        "he",
+        "she",
+        "they",
+        "i'm",
+        "i've",
+        "i'll",
+        "i'd",
+        "we're",
+        "we've",
+        "we'll",
+        "we'd",
+        "you're",
+        "you'll",
+        "you've",
+        "it's",
+        "that's",
+        "there's",
+        "let's",
+        "don't",
+        "can't",
+        "won't",
+        "в",
+        "у",
+        "на",
+        "з",
+        "із",
+        "зі",
+        "до",
+        "від",
+        "по",
+        "за",
+        "про",
+        "не",
+        "я",
+        "ми",
+        "ти",
+        "ви",
+        "мій",
+        "моя",
+        "моє",
+        "мої",
+        "наш",
+        "наша",
+        "наше",
+        "наші",
+    ]
+)
 SENTENCE_END = ".!?…"
 CLAUSE_END = ",;:—–"
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
@@ -134,12 +242,13 @@ class ChunkingSettings:
     # them anyway, and the turn's first audio waits for the first chunk's words and its synthesis
     first_min_chars: int = 4
     min_chars: int = 40  # ... and later chunks once they are this long
-    # no sentence end or clause cut by then: cut at the last space (the first chunk sooner: its TTS is waited for)
-    first_max_chars: int = 48
+    # no sentence end or clause cut by then: cut at a space (the first chunk sooner: its TTS is waited for, and
+    # both the LLM's time to it and its synthesis grow with every character: about 8 ms each on two cores)
+    first_max_chars: int = 24
     max_chars: int = 220
     # the first chunk may also end before a word that starts a phrase (PHRASE_STARTS) once it has this many words
     # (0: never)
-    first_phrase_words: int = 4
+    first_phrase_words: int = 2
 
 
 class ClauseChunker:
@@ -188,7 +297,7 @@ class ClauseChunker:
             follower = text[i + 1]
             if char == "\n":
                 return i + 1
-            if phrase_words and char == " " and len(text[:i].split()) >= phrase_words:
+            if phrase_words and char == " " and len(text[:i].split()) >= phrase_words and not _clings(text[:i]):
                 starts = self._phrase_starts_at(text, i + 1)
                 if starts is None:
                     return None  # the next word is not complete yet: decide when it is
@@ -208,8 +317,7 @@ class ClauseChunker:
                     continue
                 return i + 1
         if len(text) > max_chars:
-            space = text.rfind(" ", 0, max_chars)
-            return space + 1 if space > 0 else max_chars
+            return _space_cut(text, max_chars)
         return None
 
     @staticmethod
@@ -236,3 +344,23 @@ class ClauseChunker:
         if len(word) == 1 and match.group(1).isupper():
             return False  # an initial: "J. K. Rowling"
         return not re.fullmatch(r"(?:[a-z]\.)+[a-z]", word)  # "u.s.a"
+
+
+def _clings(before: str) -> bool:
+    """Whether the last word of ``before`` leans on the next one (CLINGING_WORDS)."""
+    words = before.split()
+    return bool(words) and words[-1].lower().strip("\"'“”‘’(«").replace("’", "'") in CLINGING_WORDS
+
+
+def _space_cut(text: str, max_chars: int) -> int:
+    """Where to cut ``text`` (longer than ``max_chars``, no punctuation to cut at) so that the chunk stays within
+    ``max_chars``: at the last space whose word before it does not cling to the next, else at the last space."""
+    last = text.rfind(" ", 0, max_chars)
+    if last <= 0:
+        return max_chars
+    space = last
+    while space > 0:
+        if text[:space].strip() and not _clings(text[:space]):
+            return space + 1
+        space = text.rfind(" ", 0, space)
+    return last + 1

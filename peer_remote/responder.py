@@ -246,13 +246,13 @@ class Responder:
         joiner = ClauseJoiner(self.tts.sample_rate)  # the first sound at once, clauses cut mid-sentence joined tight
         try:
             resampler = Resampler48k(self.tts.sample_rate)
+            # until the first audio is queued nothing is generated ahead of what the chunker has read: the first
+            # clause's TTS gets the CPU from its first moment (a token computed meanwhile would take a core from it)
+            self.llm.pause_generation(True)
             async for delta in self.llm.stream(messages, self.settings.max_tokens, self.settings.temperature):
                 timeline.mark("llm_first_token_ms")
                 for clause in chunker.feed(delta):
-                    if "tts_first_audio_ms" not in timeline.marks:
-                        self.llm.pause_generation(True)  # the first clause's TTS gets the CPU until its audio is queued
-                    await self._speak(turn_id, clause, timeline, resampler, joiner)
-                    self.llm.pause_generation(False)  # (already resumed at its first audio; a silent clause too)
+                    await self._speak(turn_id, clause, timeline, resampler, joiner)  # resumes it at the first audio
                     said.append(clause)
             for clause in chunker.flush():
                 await self._speak(turn_id, clause, timeline, resampler, joiner)

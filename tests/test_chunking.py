@@ -52,7 +52,7 @@ def test_a_boundary_waits_for_the_next_character() -> None:
     ],
 )
 def test_no_cuts_inside_numbers_abbreviations_or_initials(text: str, expected: list[str]) -> None:
-    assert chunk(text, settings=ChunkingSettings(first_phrase_words=0)) == expected
+    assert chunk(text, settings=ChunkingSettings(first_phrase_words=0, first_max_chars=220)) == expected
 
 
 def test_the_first_chunk_may_end_at_a_comma_once_long_enough() -> None:
@@ -68,16 +68,32 @@ def test_the_first_chunk_may_end_at_a_comma_once_long_enough() -> None:
     "text,first",
     [
         ("I'll send you a draft by tomorrow.", "I'll send you a draft"),
-        ("Alex is leading the project with a team of ten people.", "Alex is leading the project"),
-        ("We'll meet at ten tomorrow.", "We'll meet at ten tomorrow."),  # "at" after two words: too early
-        ("The whole team of engineers agreed.", "The whole team of engineers agreed."),  # "of" starts no phrase
-        ("I was in the office all day long.", "I was in the office all day long."),  # "in": the third word
-        ("Я надішлю тобі звіт до п'ятниці, якщо встигну.", "Я надішлю тобі звіт до п'ятниці,"),
+        ("We'll meet at ten tomorrow.", "We'll meet"),  # "at" after two words
+        ("I think that the new design is great.", "I think"),
+        ("I was in the office all day long.", "I was in the office"),  # not after "was", not "all | day"
+        ("The whole team of engineers agreed.", "The whole team"),  # "of" starts no phrase; never "team of |"
+        ("Alex is leading the project with a team of ten people.", "Alex is leading"),  # "with" past 24 chars
+        ("Я надішлю тобі звіт до п'ятниці, якщо встигну.", "Я надішлю тобі звіт"),
     ],
 )
-def test_the_first_chunk_may_end_where_a_new_phrase_starts(text: str, first: str) -> None:
+def test_the_first_chunk_is_a_short_phrase_that_never_ends_on_a_word_leaning_on_the_next(text: str, first: str) -> None:
     chunks = chunk(text)
     assert chunks[0] == first and " ".join(chunks) == text
+
+
+@pytest.mark.parametrize(
+    "text,first",
+    [
+        ("I've been enjoying a great trip to the mountains.", "I've been enjoying"),  # not "... enjoying a"
+        ("It's going to be a lot of work for sure!", "It's going"),  # before "to", not after "It's"
+        ("Our new design is really exciting and bold.", "Our new design"),  # not after "is"
+        ("We have to finish the whole migration first.", "We have to finish"),
+        ("the of a the of a the of a the end.", "the of a the of a the"),  # nothing but clinging words: the last space
+    ],
+)
+def test_a_first_chunk_cut_for_length_ends_where_no_word_leans_on_the_next(text: str, first: str) -> None:
+    chunks = chunk(text)
+    assert chunks[0] == first and len(first) <= ChunkingSettings().first_max_chars and " ".join(chunks) == text
 
 
 def test_later_clauses_need_more_text_before_a_comma_cut() -> None:

@@ -66,6 +66,42 @@ async def test_closing_the_stream_cancels_generation(llm: LlamaCppModel) -> None
     assert [d async for d in llm.stream(QUESTION, max_tokens=4, temperature=0.0)]
 
 
+async def test_a_paused_model_computes_nothing_while_its_reader_is_busy_and_keeps_up_with_one_that_reads(
+    llm: LlamaCppModel,
+) -> None:
+    """Paused (the first clause's turn), a token is computed only once the reader has asked for it: while the reader
+    is busy elsewhere (its TTS, here a blocking 0.3 s in a worker thread) the model evaluates nothing."""
+    llm.pause_generation(True)
+    stream = llm.stream(QUESTION, max_tokens=24, temperature=0.0)
+    try:
+        async with asyncio.timeout(30):
+            first = [await stream.__anext__() for _ in range(2)]
+            evaluated = llm._llama.n_tokens
+            await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.3)
+            assert llm._llama.n_tokens == evaluated  # nothing generated ahead of the busy reader
+            rest = [d async for d in stream]  # read on, still paused: every delta comes
+    finally:
+        llm.pause_generation(False)
+        await stream.aclose()  # type: ignore[attr-defined]
+    unpaused = [d async for d in llm.stream(QUESTION, max_tokens=24, temperature=0.0)]
+    assert "".join(first + rest) == "".join(unpaused)
+
+
+def test_the_bundled_model_is_loaded_from_its_weights_re_encoded_once_as_q8_0(tmp_path: Path) -> None:
+    model = LlamaCppModel(cache_dir=tmp_path)
+    asyncio.run(model.load())
+    cached = list(tmp_path.glob("*.Q8_0.gguf"))
+    assert len(cached) == 1 and model._llama.model_path == str(cached[0])
+    assert not list(tmp_path.glob("*.partial"))
+    mtime = cached[0].stat().st_mtime_ns
+    again = LlamaCppModel(cache_dir=tmp_path)
+    asyncio.run(again.load())  # found in the cache, not written again
+    assert again._llama.model_path == str(cached[0]) and cached[0].stat().st_mtime_ns == mtime
+    as_shipped = LlamaCppModel(cache_dir=tmp_path / "off", reencode="off")
+    asyncio.run(as_shipped.load())
+    assert as_shipped._llama.model_path == str(bundled_gguf()) and not (tmp_path / "off").exists()
+
+
 def test_conversation_memory_is_bounded_and_starts_with_a_user_turn() -> None:
     conversation = Conversation(PersonaPrompt("You are Alex."), lambda text: len(text.split()), budget_tokens=60)
     for i in range(30):

@@ -36,8 +36,9 @@ class LanguageModel(Protocol):
         ...
 
     def pause_generation(self, paused: bool) -> None:
-        """Hold (or resume) generation between tokens, so that other work on this machine (the first clause's
-        TTS) gets the CPU; a model served elsewhere ignores it."""
+        """Paused, generate nothing ahead of the reader (each token only once the previous one was read and the
+        next asked for), so that other work on this machine (the first clause's TTS, while the reader waits for
+        it) gets the CPU; resumed, generate ahead. A model served elsewhere ignores it."""
         ...
 
     async def close(self) -> None:
