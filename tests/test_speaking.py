@@ -6,6 +6,7 @@ The Fish Speech client is tested in tests/test_fish_speech.py.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,6 +98,12 @@ def test_the_bundled_model_is_loaded_from_its_weights_re_encoded_once_as_q8_0(tm
     again = LlamaCppModel(cache_dir=tmp_path)
     asyncio.run(again.load())  # found in the cache, not written again
     assert again._llama.model_path == str(cached[0]) and cached[0].stat().st_mtime_ns == mtime
+    other_install = tmp_path / "other-install" / bundled_gguf().name  # the same file, installed again later
+    other_install.parent.mkdir()
+    shutil.copyfile(bundled_gguf(), other_install)
+    copy = LlamaCppModel(other_install, cache_dir=tmp_path, reencode="q8_0")
+    asyncio.run(copy.load())
+    assert copy._llama.model_path == str(cached[0]) and len(list(tmp_path.glob("*.Q8_0.gguf"))) == 1
     as_shipped = LlamaCppModel(cache_dir=tmp_path / "off", reencode="off")
     asyncio.run(as_shipped.load())
     assert as_shipped._llama.model_path == str(bundled_gguf()) and not (tmp_path / "off").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import threading
@@ -200,15 +201,14 @@ class LlamaCppModel:
 
 def reencoded_q8_0(source: Path, cache_dir: Path) -> Path:
     """``source``'s weights re-encoded as Q8_0 by llama.cpp's own quantizer (kept in ``cache_dir``, keyed by the
-    source's name, size and modification time); ``source`` itself when it cannot be done. From Q4_1, each weight
+    source's name and content, so that every install of the same model shares one); ``source`` itself when it cannot be done. From Q4_1, each weight
     moves by at most half a Q8_0 step (1/254 of its block's largest magnitude)."""
     import ctypes
 
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr  # what Llama(verbose=False) quiets llama.cpp's log with
 
-    stat = source.stat()
-    target = cache_dir / f"{source.stem}.{stat.st_size:x}-{stat.st_mtime_ns:x}.Q8_0.gguf"
+    target = cache_dir / f"{source.stem}.{_fingerprint(source)}.Q8_0.gguf"
     if target.is_file():
         return target
     started = time.monotonic()
@@ -232,3 +232,15 @@ def reencoded_q8_0(source: Path, cache_dir: Path) -> Path:
         return source
     logger.info("%s re-encoded as Q8_0 in %.0f ms: %s", source.name, (time.monotonic() - started) * 1000, target)
     return target
+
+
+def _fingerprint(path: Path, edge: int = 1 << 20) -> str:
+    """A short key for a model file's content: its size and the SHA-256 of its first and last MiB (a GGUF's
+    header and tensor index lead it; hashing all of it would cost a quarter of a second at every load)."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as file:
+        digest.update(file.read(edge))
+        file.seek(max(0, size - edge))
+        digest.update(file.read(edge))
+    return digest.hexdigest()[:16]
