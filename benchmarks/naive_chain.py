@@ -90,8 +90,9 @@ class NaiveChain:
 
     async def prompt_stages(self, messages: list[ChatMessage]) -> dict[str, float] | None:
         """ms from the prompt ``messages`` to the LLM's first token (``llm_first_token_ms``), the end of the first
-        sentence (or chunk, by ``chunking``: ``first_chunk_ready_ms``) and the TTS's first block of it (``tts_first_audio_ms``), as the
-        product's turn timeline names them, and ``first_chunk_chars``; None: no reply."""
+        sentence (or chunk, by ``chunking``: ``first_chunk_ready_ms``) and the TTS's first block of it
+        (``tts_first_audio_ms``), as the product's turn timeline names them, and ``first_chunk_chars``; None: no
+        reply."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         stages: dict[str, float] = {}

@@ -82,8 +82,7 @@ class LlamaCppModel:
         self.name = f"llama.cpp:{(model_path or Path(BUNDLED_GGUF)).name}"
         self._llama: Any = None
         self._lock = threading.Lock()  # one generation at a time
-        self._running = threading.Event()  # cleared: nothing generated ahead of the reader (pause_generation)
-        self._running.set()
+        self._paused = False  # nothing generated ahead of the reader (pause_generation); read and set under _wake
         self._wake = threading.Condition()  # a paused worker waits on it for the reader or a resume
 
     @classmethod
@@ -140,10 +139,7 @@ class LlamaCppModel:
         one and come back): a reader busy elsewhere (the first clause's TTS) has the CPU to itself, and one that
         reads on gets every token as soon as it is computed. Resumed, it generates ahead of the reader."""
         with self._wake:
-            if paused:
-                self._running.clear()
-            else:
-                self._running.set()
+            self._paused = paused
             self._wake.notify_all()
 
     async def stream(self, messages: list[ChatMessage], max_tokens: int, temperature: float) -> AsyncIterator[str]:
@@ -156,7 +152,7 @@ class LlamaCppModel:
         def wait_for_reader(sent: int) -> None:
             """Paused: hold the next token until the reader has asked past the ``sent``-th delta."""
             with self._wake:
-                while not (self._running.is_set() or asked[0] >= sent or stop.is_set()):
+                while self._paused and asked[0] < sent and not stop.is_set():
                     self._wake.wait(PAUSE_POLL_S)
 
         def generate() -> None:
